@@ -1,0 +1,36 @@
+"""Metrics: JSONL is exact and truncatable for resume; the plot is a real PNG with the panels."""
+
+import os
+import signal
+
+from megatron_toolrl.train.metrics import MetricsWriter, plot_metrics, read_metrics
+from megatron_toolrl.train.signals import StopRequest
+
+
+def test_jsonl_truncate_and_plot(tmp_path):
+    w = MetricsWriter(tmp_path / "m.jsonl", tensorboard_dir=tmp_path / "tb")
+    for step in range(1, 6):
+        w.log(step, {"reward/total": step * 0.5, "reward/format": 1.0, "optim/lr": 1e-3 * 0.9**step,
+                     "pool/in_pool": step % 3, "policy/entropy": 2.0 - step * 0.1, "note": "text"})
+    w.truncate_after(3)
+    w.log(4, {"reward/total": 9.0})
+    w.close()
+    rows = read_metrics(tmp_path / "m.jsonl")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["reward/total"] == 9.0
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
+    png = plot_metrics(tmp_path / "m.jsonl", tmp_path / "curves.png", title="t")
+    assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+def test_plot_without_data_returns_none(tmp_path):
+    assert plot_metrics(tmp_path / "none.jsonl", tmp_path / "x.png") is None
+
+
+def test_stop_request_sets_flag_on_signal():
+    stop = StopRequest()
+    try:
+        assert not stop.should_stop()
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert stop.should_stop() and stop.requested == signal.SIGUSR1
+    finally:
+        stop.restore()
