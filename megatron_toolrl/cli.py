@@ -20,6 +20,8 @@ class Command:
 
 COMMANDS: tuple[Command, ...] = (
     Command("quickstart", "megatron_toolrl.quickstart", "the CPU quickstart on SmolLM2-135M"),
+    Command("train", "megatron_toolrl.train.loop", "GRPO (grpo | toolexpander | tool_zero mode) from a YAML recipe"),
+    Command("sft", "megatron_toolrl.train.sft_cli", "supervised fine-tuning on reference answers; writes an HF checkpoint"),
     Command("eval", "megatron_toolrl.eval.cli", "score outputs on BFCL (official checker) and API-Bank"),
     Command("sync-check", "megatron_toolrl.rollout.sync_check", "push megatron weights into a vLLM engine and compare logprobs"),
 )

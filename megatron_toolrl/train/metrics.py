@@ -15,9 +15,8 @@ from typing import Any
 
 # Curves a person looks at, grouped one panel each: (title, metric-name prefixes or names).
 PLOT_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("reward (total and components)", ("reward/total", "reward/format", "reward/partial", "reward/binary",
-                                       "reward/ast", "reward/exemplar")),
-    ("accuracy", ("reward/correct_rate", "eval/")),
+    ("reward (total and components)", ("reward/mean", "reward/component/")),
+    ("accuracy", ("reward/correct", "eval/heldout_accuracy", "eval/bfcl_accuracy")),
     ("hard-sample pool", ("pool/in_pool", "pool/retired", "pool/round_")),
     ("KL / entropy", ("loss/approx_kl", "loss/kl_ref", "policy/entropy")),
     ("learning rate", ("optim/lr",)),

@@ -10,13 +10,13 @@ from megatron_toolrl.train.signals import StopRequest
 def test_jsonl_truncate_and_plot(tmp_path):
     w = MetricsWriter(tmp_path / "m.jsonl", tensorboard_dir=tmp_path / "tb")
     for step in range(1, 6):
-        w.log(step, {"reward/total": step * 0.5, "reward/format": 1.0, "optim/lr": 1e-3 * 0.9**step,
+        w.log(step, {"reward/mean": step * 0.5, "reward/component/format": 1.0, "optim/lr": 1e-3 * 0.9**step,
                      "pool/in_pool": step % 3, "policy/entropy": 2.0 - step * 0.1, "note": "text"})
     w.truncate_after(3)
-    w.log(4, {"reward/total": 9.0})
+    w.log(4, {"reward/mean": 9.0})
     w.close()
     rows = read_metrics(tmp_path / "m.jsonl")
-    assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["reward/total"] == 9.0
+    assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["reward/mean"] == 9.0
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(tmp_path / "tb"))
     png = plot_metrics(tmp_path / "m.jsonl", tmp_path / "curves.png", title="t")
     assert png is not None and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000

@@ -1,0 +1,151 @@
+"""Two vLLM servers (fp32 SmolLM2-135M): completions over HTTP, weight pushes through both
+transports (gloo group and /dev/shm files) checked against HF, and a server killed mid-batch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from megatron_toolrl.rollout.config import RolloutConfig
+from megatron_toolrl.rollout.hf_reference import HFReference
+from megatron_toolrl.rollout.server import ServerEngine
+from megatron_toolrl.rollout.snapshot import read_shards
+from megatron_toolrl.rollout.transport_shm import ShmTransport
+from megatron_toolrl.rollout.types import SamplingSettings
+from tests.integration.dist_scripts.rollout_common import (
+    MODEL_DIR,
+    QUESTIONS,
+    as_buckets,
+    chat,
+    mean_abs_diff,
+    perturbed,
+    probe_sequences,
+    reference_probe,
+    require_model,
+)
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+SAMPLING = SamplingSettings(n=4, temperature=1.0, max_tokens=24, seed=11)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    require_model()
+    cfg = RolloutConfig(
+        hf_dir=MODEL_DIR, mode="server", dtype="float32", max_model_len=1024, kv_cache_gib=1,
+        num_servers=2, max_concurrency=8, sync_transport="dist", max_restarts=1,
+        log_dir=str(tmp_path_factory.mktemp("vllm_logs")),
+    )
+    eng = ServerEngine(cfg)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture(scope="module")
+def ref():
+    return HFReference(MODEL_DIR)
+
+
+@pytest.fixture(scope="module")
+def original(ref):
+    return ref.named_weights()
+
+
+@pytest.fixture(scope="module")
+def rollouts(engine):
+    return engine.generate([chat(q) for q in QUESTIONS[:4]], SAMPLING)
+
+
+def _engine_logprobs(engine: ServerEngine, seqs):
+    return [engine.prompt_logprobs(seqs, server=s.index) for s in engine.servers]
+
+
+def test_completions_over_http(engine, rollouts):
+    assert len(rollouts) == 4
+    for i, group in enumerate(rollouts):
+        assert [(c.prompt_index, c.sample_index) for c in group] == [(i, k) for k in range(4)]
+        for c in group:
+            assert len(c.logprobs) == len(c.token_ids) >= 1
+    # Sampled-token logprobs equal the prompt logprobs of the same sequence, on either server.
+    flat = [g[0] for g in rollouts]
+    for per_server in _engine_logprobs(engine, [c.prompt_token_ids + c.token_ids for c in flat]):
+        for c, row in zip(flat, per_server):
+            assert max(abs(a - b) for a, b in zip(row[len(c.prompt_token_ids) - 1 :], c.logprobs)) < 1e-4
+    # Token-id prompts give the same samples as the text they encode (same seed per prompt index).
+    by_ids = engine.generate([g[0].prompt_token_ids for g in rollouts[:2]], SAMPLING)
+    assert [[c.token_ids for c in g] for g in by_ids] == [[c.token_ids for c in g] for g in rollouts[:2]]
+
+
+def test_dist_push_matches_hf_on_every_server(engine, ref, original, rollouts):
+    seqs = probe_sequences(rollouts, 3)
+    new = perturbed(original, seed=21)
+    probe = reference_probe(ref, new, seqs)
+    assert mean_abs_diff(reference_probe(ref, original, seqs).reference_logprobs, probe.reference_logprobs) > 0.05
+
+    stats = engine.update_weights(iter(as_buckets(new)), probe)
+
+    assert stats.transport == "dist" and stats.num_engines == 2 and stats.num_tensors == len(new)
+    assert len(stats.agreements) == 2 and stats.mean_abs_diff < 1e-3
+    for per_server in _engine_logprobs(engine, seqs):
+        assert mean_abs_diff(per_server, probe.reference_logprobs) < 1e-3
+
+
+def test_shm_transport_push_matches_hf(engine, ref, original, rollouts):
+    seqs = probe_sequences(rollouts, 3)
+    new = perturbed(original, seed=22)
+    probe = reference_probe(ref, new, seqs)
+    transport = ShmTransport(engine.snapshot, timeout_s=300)
+
+    (num_tensors, _), errors = transport.push(engine.servers, iter(as_buckets(new, per_bucket=40)))
+    for s in engine.servers:
+        s.reset_prefix_cache()
+
+    assert errors == {} and num_tensors == len(new)
+    for per_server in _engine_logprobs(engine, seqs):
+        assert mean_abs_diff(per_server, probe.reference_logprobs) < 1e-3
+    # The files of this push are now the snapshot; the earlier push's files were deleted.
+    files = sorted(Path(engine.snapshot.directory).iterdir())
+    assert [str(f) for f in files] == sorted(s.path for s in engine.snapshot.manifest())
+    assert len(files) == len(as_buckets(new, per_bucket=40))
+
+
+def test_killed_server_is_restarted_resynced_and_batch_completed(engine, ref, original, rollouts):
+    # What the restarted server must end up with: the last pushed weights, i.e. the snapshot
+    # (the model directory's weights when nothing was pushed before this test).
+    expected = {**original, **dict(read_shards(engine.snapshot.manifest()))}
+    seqs = probe_sequences(rollouts, 3)
+    probe = reference_probe(ref, expected, seqs)
+    victim = engine.servers[0]
+    old_pid = victim.pid
+
+    def kill_api_process():
+        # Only the API process: its engine-core and worker children are orphaned, as in a crash.
+        os.kill(old_pid, signal.SIGKILL)
+
+    timer = threading.Timer(1.5, kill_api_process)
+    sampling = SamplingSettings(n=4, temperature=1.0, max_tokens=48, seed=5)
+    started = time.monotonic()
+    timer.start()
+    try:
+        out = engine.generate([chat(q) for q in QUESTIONS], sampling)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started > 1.5, "the batch ended before the kill: the test proved nothing"
+
+    keys = [(c.prompt_index, c.sample_index) for g in out for c in g]
+    assert sorted(keys) == [(i, k) for i in range(len(QUESTIONS)) for k in range(4)]
+    assert len(set(keys)) == len(keys)
+    assert [e.server for e in engine.restarts] == [0] and "request failed" in engine.restarts[0].reason
+    assert victim.pid != old_pid and victim.health()
+    assert mean_abs_diff(engine.prompt_logprobs(seqs, server=0), probe.reference_logprobs) < 1e-3
+    # Every completion, from either server, was sampled from the expected weights.
+    flat = [g[0] for g in out]
+    hf = ref.prompt_logprobs([c.prompt_token_ids + c.token_ids for c in flat])
+    for c, row in zip(flat, hf):
+        assert max(abs(a - b) for a, b in zip(row[len(c.prompt_token_ids) - 1 :], c.logprobs)) < 5e-3
