@@ -15,10 +15,14 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without `pip install -e .`
 
 from checkpoints_conv import _cli  # noqa: E402
+
+if TYPE_CHECKING:
+    from megatron_toolrl.models import ArchSpec, ModelConfig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,22 +60,19 @@ def main() -> int:
                    state, arch)
     out_dir = args.out_dir.resolve()
 
-    nproc = args.tp * args.pp
-    if nproc > 1 and not _cli.inside_launcher():
-        if out_dir.exists() and any(out_dir.iterdir()):
-            if not args.force:
-                raise CheckpointError("output directory is not empty (--force to replace it)", path=out_dir)
-            shutil.rmtree(out_dir)
-        argv = [a for a in sys.argv[1:] if a != "--force"]
-        return _cli.relaunch_under_torchrun(nproc, Path(__file__).resolve(), argv)
-    if nproc == 1 and out_dir.exists() and any(out_dir.iterdir()):
+    launched = _cli.inside_launcher()
+    if not launched and out_dir.exists() and any(out_dir.iterdir()):
         if not args.force:
             raise CheckpointError("output directory is not empty (--force to replace it)", path=out_dir)
         shutil.rmtree(out_dir)
+    nproc = args.tp * args.pp
+    if nproc > 1 and not launched:
+        argv = [a for a in sys.argv[1:] if a != "--force"]  # the directory is already cleared
+        return _cli.relaunch_under_torchrun(nproc, Path(__file__).resolve(), argv)
     return convert(hf_dir, out_dir, hf_config, arch, cfg)
 
 
-def convert(hf_dir: Path, out_dir: Path, hf_config: dict, arch, cfg) -> int:
+def convert(hf_dir: Path, out_dir: Path, hf_config: dict, arch: ArchSpec, cfg: ModelConfig) -> int:
     from megatron_toolrl.bridge import CheckpointMeta, load_hf_into_megatron, save_megatron_checkpoint
     from megatron_toolrl.models import build_model_chunks
     from megatron_toolrl.parallel import destroy_parallel, init_parallel

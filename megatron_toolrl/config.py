@@ -169,6 +169,12 @@ def _convert(value: Any, tp: Any, field: str, where: _Where) -> Any:
             raise where.error(f"expected an integer, got {value!r}", field)
         return value
     if tp is float:
+        if isinstance(value, str):
+            # PyYAML reads exponents without a dot ("1e-4") as strings (YAML 1.1): accept them.
+            try:
+                value = float(value)
+            except ValueError:
+                raise where.error(f"expected a number, got {value!r}", field) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise where.error(f"expected a number, got {value!r}", field)
         return float(value)

@@ -39,12 +39,16 @@ def init_distributed(timeout_minutes: int = 30) -> None:
     if dist.is_initialized():
         return
     _slurm_env_to_torch()
-    if "RANK" not in os.environ:
-        os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
-        os.environ.setdefault("MASTER_PORT", str(free_port()))
+    timeout = datetime.timedelta(minutes=timeout_minutes)
     if platform.has_cuda():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(platform.default_backend(), timeout=datetime.timedelta(minutes=timeout_minutes))
+    if "RANK" not in os.environ:
+        # A plain process is a world of one. Its rendezvous is passed explicitly rather than via
+        # RANK/WORLD_SIZE/MASTER_* in os.environ, which child processes would inherit.
+        dist.init_process_group(platform.default_backend(), init_method=f"tcp://127.0.0.1:{free_port()}",
+                                rank=0, world_size=1, timeout=timeout)
+        return
+    dist.init_process_group(platform.default_backend(), timeout=timeout)
 
 
 def init_parallel(parallel: ParallelConfig, seed: int = 1234) -> None:

@@ -13,7 +13,7 @@
 #
 # Accounting (slurmdbd on MariaDB) is on because nemo-run polls `sacct` for job states.
 # Process tracking is proctrack/linuxproc: the cgroup plugin needs mounts a container may lack.
-# Environment: SLURM_CRED_EXPIRE (s, default 10: how long a requeued job waits before it may
+# Environment: SLURM_CRED_EXPIRE (s, default 5: how long a requeued job waits before it may
 # restart), SLURM_KILL_WAIT (s between SIGTERM and SIGKILL, default 30).
 set -euo pipefail
 
@@ -124,7 +124,7 @@ write_configs() {
   install -d -o slurm -g slurm /var/spool/slurmctld /var/log/slurm
   install -d /var/spool/slurmd /etc/slurm
   sed -e "s|@HOST@|$host|" -e "s|@NODELINE@|$nodeline|" \
-      -e "s|@CRED_EXPIRE@|${SLURM_CRED_EXPIRE:-10}|" -e "s|@KILL_WAIT@|${SLURM_KILL_WAIT:-30}|" \
+      -e "s|@CRED_EXPIRE@|${SLURM_CRED_EXPIRE:-5}|" -e "s|@KILL_WAIT@|${SLURM_KILL_WAIT:-30}|" \
       "$TEMPLATES/slurm.conf.in" > /etc/slurm/slurm.conf
   rm -f /etc/slurm/cgroup.conf
   (umask 077; sed -e "s|@DB_PASS@|$(db_password)|" "$TEMPLATES/slurmdbd.conf.in" > /etc/slurm/slurmdbd.conf)

@@ -25,7 +25,7 @@ TR_NAMES=()
 TR_PREEMPTED=""                # the signal that asked the job to stop, if any
 TR_TRAINER_PID=""
 
-tr_log() { echo "[$(date +%H:%M:%S) ${SLURM_JOB_NAME:-job}] $*" >&2; [ -n "${LOG_DIR:-}" ] && [ -d "$LOG_DIR" ] && echo "[$(date +%F' '%T)] $*" >> "$LOG_DIR/events.log"; return 0; }
+tr_log() { echo "[$(date +%H:%M:%S) ${JOB_NAME:-${SLURM_JOB_NAME:-job}}] $*" >&2; [ -n "${LOG_DIR:-}" ] && [ -d "$LOG_DIR" ] && echo "[$(date +%F' '%T)] $*" >> "$LOG_DIR/events.log"; return 0; }
 tr_die() { tr_log "error: $*"; exit 2; }
 
 # tr_param NAME DEFAULT: $NAME from the environment, else LAUNCH_<NAME> from the recipe, else DEFAULT.

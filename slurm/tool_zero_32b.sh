@@ -89,13 +89,14 @@ TOOLRL_VLLM_URLS=$(tr_join , "${urls[@]}")
 
 tr_trap_preemption
 
-# Rollout nodes: one srun task per node; it starts that node's servers.
+# Rollout nodes: one srun task per node; it starts that node's servers (the same on every node).
+node_cmd=("$PYTHON" -m megatron_toolrl.launch.vllm_node --model "${HF_DIR:-HF_DIR}" --gpus "$ALL_GPUS"
+          --tensor-parallel-size "$PLAN_VLLM_TP" --base-port "$VLLM_PORT" --log-dir "$LOG_DIR")
+if [ "$DRYRUN" = 1 ]; then engine_lines=$("${node_cmd[@]}" --dry-run) || tr_die "vllm_node --dry-run failed"; fi
 for node in "${ROLLOUT_NODES_LIST[@]}"; do
-  node_cmd=("$PYTHON" -m megatron_toolrl.launch.vllm_node --model "${HF_DIR:-HF_DIR}" --gpus "$ALL_GPUS"
-            --tensor-parallel-size "$PLAN_VLLM_TP" --base-port "$VLLM_PORT" --log-dir "$LOG_DIR")
   tr_launch "vllm-$node" srun --nodes=1 --ntasks=1 --nodelist="$node" --output="$LOG_DIR/vllm_node_${node}_r${RESTART}.log" \
     "${node_cmd[@]}"
-  if [ "$DRYRUN" = 1 ]; then "${node_cmd[@]}" --dry-run | sed "s|^|[dryrun]   $node |"; fi
+  if [ "$DRYRUN" = 1 ]; then sed "s|^|[dryrun]   $node |" <<< "$engine_lines"; fi
 done
 for url in "${urls[@]}"; do tr_wait_http "$url/health" "$VLLM_STARTUP_TIMEOUT"; done
 

@@ -39,3 +39,103 @@ def run_torchrun(script: str | Path, nproc: int, *args: str, timeout: float = 60
             f"--- stdout ---\n{proc.stdout[-8000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
         )
     return proc.stdout
+
+
+def make_tiny_chat_model(out_dir: Path, *, hidden: int = 128, layers: int = 2, vocab_size: int = 1024, seed: int = 0) -> Path:
+    """A tiny random Llama with a small byte-level BPE tokenizer (trained here on synthetic tool
+    prompts) and SmolLM2's chat template, saved as an HF folder that transformers and vLLM load.
+
+    A stand-in policy for fast end-to-end trainer tests: with a 1k vocabulary the logits cost
+    nothing, so a GRPO step takes seconds on 2 cores. Needs artifacts/smollm2-135m-instruct for
+    the chat template (`make model`).
+    """
+    import json
+    import random
+
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from megatron_toolrl.data.synthetic import generate_tasks
+    from megatron_toolrl.toolcall import OutputFormat, render_calls
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    corpus = []
+    for task in generate_tasks(300, seed=12345):
+        corpus.append(json.dumps(task.tools) + " " + task.messages[-1]["content"])
+        corpus.append(render_calls(task.reference_answer(), OutputFormat.HERMES) if task.ground_truth else "")
+    corpus += ["You are a helpful assistant. # Tools <tools></tools> <tool_call></tool_call> <think></think> system user assistant"]
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(random.Random(seed).sample(corpus, len(corpus)), trainer=trainer)
+    chat_template = (SMOLLM2_DIR / "chat_template.jinja").read_text()
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<|im_start|>", eos_token="<|im_end|>",
+                                  pad_token="<|im_end|>", unk_token="<|endoftext|>")
+    tok.chat_template = chat_template
+    tok.save_pretrained(out_dir)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
+        # head_dim 64: vLLM's CPU attention kernels need head_dim >= 32.
+        num_attention_heads=hidden // 64, num_key_value_heads=1, max_position_embeddings=4096, rms_norm_eps=1e-5,
+        rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    LlamaForCausalLM(config).to(torch.float32).save_pretrained(out_dir)
+    return out_dir
+
+
+TEST_MODEL_CACHE = REPO / ".cache" / "test-models"
+
+
+def tiny_warm_model(overrides: list[str], sft_steps: int = 150, cache_key: str = "tiny-weather-v1") -> Path:
+    """The tiny chat model after an SFT warm start on synthetic tasks rendered as the trainer
+    renders them, cached under .cache/test-models/<cache_key> (built once per machine).
+
+    The warm start is plain HF transformers + torch AdamW: it only prepares a policy that emits
+    well-formed calls some of the time, so that GRPO rewards vary within groups.
+    """
+    import random
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from megatron_toolrl.config import load_config
+    from megatron_toolrl.data.synthetic import generate_tasks
+    from megatron_toolrl.train.config import TrainConfig
+    from megatron_toolrl.train.sft import sft_batch, sft_example
+
+    out = TEST_MODEL_CACHE / cache_key
+    if (out / "model.safetensors").exists():
+        return out
+    tmp = out.with_suffix(".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    make_tiny_chat_model(tmp)
+    cfg = load_config(TrainConfig, None, [f"hf_dir={tmp}", *overrides])
+    tok = AutoTokenizer.from_pretrained(tmp)
+    model = AutoModelForCausalLM.from_pretrained(tmp, dtype=torch.float32)
+    d = cfg.data
+    tasks = generate_tasks(512, d.seed + 99, categories=d.categories, irrelevance_rate=0.0, max_tools=d.max_tools,
+                           max_calls=d.max_calls, domains=d.domains)
+    examples = [sft_example(t, tok, cfg) for t in tasks]
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    rng = random.Random(0)
+    torch.manual_seed(0)
+    for _ in range(sft_steps):
+        batch = sft_batch(rng.sample(examples, 8), tok.pad_token_id)
+        logits = model(batch.input_ids).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(-1, batch.input_ids[:, 1:, None]).squeeze(-1)
+        loss = -(logp * batch.loss_mask[:, 1:]).sum() / batch.loss_mask[:, 1:].sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    return out

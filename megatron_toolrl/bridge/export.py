@@ -86,7 +86,7 @@ def export_hf_tensors(
     pp_size = parallel_state.get_pipeline_model_parallel_world_size()
     pp_rank = parallel_state.get_pipeline_model_parallel_rank()
     owners = _owners(local, pp_group, pp_size)
-    param_dtype = next(p.dtype for chunk in chunks for p in chunk.parameters())
+    first_param = next(p for chunk in chunks for p in chunk.parameters())
 
     bucket: list[tuple[str, Tensor]] = []
     bucket_size = 0
@@ -102,7 +102,7 @@ def export_hf_tensors(
                 dist.all_gather(shards, shard.contiguous(), group=tp_group)
             full = list(m.from_shards(shards))
         else:
-            full = [torch.empty(shape, dtype=param_dtype) for shape in m.hf_shapes()]
+            full = [torch.empty(shape, dtype=first_param.dtype, device=first_param.device) for shape in m.hf_shapes()]
         if pp_size > 1:
             src_global = dist.get_global_rank(pp_group, src)
             for i, tensor in enumerate(full):

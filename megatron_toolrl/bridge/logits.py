@@ -20,7 +20,7 @@ def causal_mask(seq_len: int) -> Tensor:
 
 @torch.no_grad()
 def megatron_logits(model_chunks: Sequence[torch.nn.Module], input_ids: Tensor, vocab_size: int) -> Tensor:
-    """Logits (B, S, vocab_size) in fp32 on every rank of the model-parallel group.
+    """Logits (B, S, vocab_size) in fp32, on the model's device, on every rank of the model-parallel group.
 
     `input_ids` (B, S) must be the same on every rank. Padding rows of the vocabulary are cut off.
     Interleaved (virtual) pipelines are not supported here.
@@ -38,13 +38,14 @@ def megatron_logits(model_chunks: Sequence[torch.nn.Module], input_ids: Tensor, 
 def _forward(chunk: torch.nn.Module, input_ids: Tensor, vocab_size: int) -> Tensor:
     from megatron.core import parallel_state as ps
 
+    param = next(chunk.parameters())
     batch, seq = input_ids.shape
-    position_ids = torch.arange(seq).unsqueeze(0).expand(batch, seq)
-    mask = causal_mask(seq)
+    input_ids = input_ids.to(param.device)
+    position_ids = torch.arange(seq, device=param.device).unsqueeze(0).expand(batch, seq)
+    mask = causal_mask(seq).to(param.device)
     pp_size = ps.get_pipeline_model_parallel_world_size()
     if pp_size > 1 and not ps.is_pipeline_first_stage():
-        dtype = next(chunk.parameters()).dtype
-        hidden = torch.empty(seq, batch, chunk.config.hidden_size, dtype=dtype)  # megatron's (S, B, H)
+        hidden = torch.empty(seq, batch, chunk.config.hidden_size, dtype=param.dtype, device=param.device)  # (S, B, H)
         dist.recv(hidden, src=ps.get_pipeline_model_parallel_prev_rank())
         chunk.set_input_tensor(hidden)
     out = chunk(input_ids, position_ids, mask)
@@ -60,7 +61,7 @@ def _forward(chunk: torch.nn.Module, input_ids: Tensor, vocab_size: int) -> Tens
             logits = torch.cat(parts, dim=-1)
         logits = logits[..., :vocab_size].contiguous()
     else:
-        logits = torch.empty(batch, seq, vocab_size, dtype=torch.float32)
+        logits = torch.empty(batch, seq, vocab_size, dtype=torch.float32, device=param.device)
     if pp_size > 1:
         group = ps.get_pipeline_model_parallel_group()
         dist.broadcast(logits, src=dist.get_global_rank(group, pp_size - 1), group=group)

@@ -11,13 +11,13 @@ at any TP that divides the heads and its padded vocabulary.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 import torch.distributed as dist
-from torch.distributed.checkpoint.api import CheckpointException
 
 from megatron_toolrl.bridge.hf_io import copy_hf_assets
 from megatron_toolrl.bridge.load import unwrap_chunks
@@ -120,6 +120,12 @@ def read_checkpoint_meta(ckpt_dir: str | Path) -> CheckpointMeta:
                               path=meta_path, field="format_version")
     if not isinstance(raw["hf_config"], dict):
         raise CheckpointError("expected the HF config object", path=meta_path, field="hf_config")
+    for name in ("padded_vocab_size", "tensor_parallel", "pipeline_parallel"):
+        if not isinstance(raw[name], int) or isinstance(raw[name], bool) or raw[name] < 1:
+            raise CheckpointError(f"expected a positive integer, got {raw[name]!r}", path=meta_path, field=name)
+    for name, choices in (("params_dtype", get_args(Dtype)), ("transformer_impl", get_args(TransformerImpl))):
+        if raw[name] not in choices:
+            raise CheckpointError(f"{raw[name]!r} is not one of {list(choices)}", path=meta_path, field=name)
     meta = CheckpointMeta(**raw)
     try:
         meta.arch()
@@ -128,7 +134,7 @@ def read_checkpoint_meta(ckpt_dir: str | Path) -> CheckpointMeta:
     return meta
 
 
-def save_megatron_checkpoint(model_chunks, ckpt_dir: str | Path, meta: CheckpointMeta,
+def save_megatron_checkpoint(model_chunks: Sequence[torch.nn.Module], ckpt_dir: str | Path, meta: CheckpointMeta,
                              assets_from: str | Path | None = None) -> None:
     """Collective: save this rank's shards with dist_checkpointing (torch_dist), then the metadata.
 
@@ -141,9 +147,12 @@ def save_megatron_checkpoint(model_chunks, ckpt_dir: str | Path, meta: Checkpoin
     if len(chunks) != 1:
         raise ModelConfigError("saving interleaved (virtual pipeline) models is not supported here")
     path = Path(ckpt_dir)
+    # Every rank checks (a shared filesystem: they all see the same), so none waits at the barrier
+    # for a rank that raised.
+    if path.exists() and any(path.iterdir()):
+        raise CheckpointError("output directory is not empty", path=path)
+    _barrier()
     if _rank() == 0:
-        if path.exists() and any(path.iterdir()):
-            raise CheckpointError("output directory is not empty", path=path)
         path.mkdir(parents=True, exist_ok=True)  # dist_checkpointing.save needs it to exist
     _barrier()
     dist_checkpointing.save(chunks[0].sharded_state_dict(), str(path))
@@ -174,6 +183,8 @@ class LoadedCheckpoint:
 
 def _describe(err: BaseException) -> str:
     """One line for a load failure; torch's CheckpointException (a BaseException) wraps each rank's error."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
     if isinstance(err, CheckpointException) and err.failures:
         rank, (inner, _trace) = next(iter(err.failures.items()))
         return f"rank {rank}: {type(inner).__name__}: {inner}"
@@ -184,6 +195,7 @@ def load_megatron_checkpoint(ckpt_dir: str | Path, transformer_impl: Transformer
     """Build this rank's model chunk under the current megatron parallel state and load the
     checkpoint into it (dist_checkpointing reshards)."""
     from megatron.core import dist_checkpointing, parallel_state
+    from torch.distributed.checkpoint.api import CheckpointException
 
     path = Path(ckpt_dir)
     meta = read_checkpoint_meta(path)

@@ -117,7 +117,8 @@ class ActivationShape:
                    ffn=arch.ffn_hidden_size, flash_attention=flash_attention)
 
 
-def layer_activation_bytes(shape: ActivationShape, seq: int, micro_batch: int, tp: int, sequence_parallel: bool) -> float:
+def layer_activation_bytes(shape: ActivationShape, seq: int, micro_batch: int, tp: int,
+                           sequence_parallel: bool) -> float:
     """Activation bytes one layer keeps for its backward, per GPU (no recomputation).
 
     replicated = s*b*(8h + 2h*dropout)                         (norm, attention and MLP inputs, masks)

@@ -108,8 +108,8 @@ class Plan:
             trainer_where = f"node 0, GPUs 0-{s.trainer_gpus - 1}"
             rollout_where = f"node 0, GPUs {s.trainer_gpus}-{gpn - 1}"
         else:
-            trainer_where = f"nodes 0-{s.trainer_nodes - 1}"
-            rollout_where = f"nodes {s.trainer_nodes}-{self.nodes - 1}"
+            trainer_where = _node_range(0, s.trainer_nodes - 1)
+            rollout_where = _node_range(s.trainer_nodes, self.nodes - 1)
         preset = get_preset(self.cfg.model)
         return {
             "model": {"name": self.cfg.model, "hf_id": preset.hf_id, "params": self.n_params,
@@ -141,6 +141,10 @@ class Plan:
         }
 
 
+def _node_range(first: int, last: int) -> str:
+    return f"node {first}" if first == last else f"nodes {first}-{last}"
+
+
 # ----------------------------------------------------------------------------------- search
 
 
@@ -168,8 +172,10 @@ def _tp_ok(arch: ArchSpec, tp: int) -> bool:
 def trainer_candidates(arch: ArchSpec, cfg: LaunchConfig, gpu: GpuSpec, trainer_gpus: int,
                        a: Assumptions) -> list[Candidate]:
     """Every layout of `trainer_gpus`, ordered by preference (first fitting one wins)."""
-    tps = [cfg.tensor_parallel] if cfg.tensor_parallel else [t for t in TP_CHOICES if t <= min(cfg.gpus_per_node, trainer_gpus)]
-    pps = [cfg.pipeline_parallel] if cfg.pipeline_parallel else [p for p in range(1, arch.num_layers + 1) if arch.num_layers % p == 0]
+    max_tp = min(cfg.gpus_per_node, trainer_gpus)  # TP stays inside a node (NVLink)
+    tps = [cfg.tensor_parallel] if cfg.tensor_parallel else [t for t in TP_CHOICES if t <= max_tp]
+    layers = arch.num_layers
+    pps = [cfg.pipeline_parallel] if cfg.pipeline_parallel else [p for p in range(1, layers + 1) if layers % p == 0]
     recomputes = {"auto": (False, True), "none": (False,), "full": (True,)}[cfg.recompute]
     out = []
     for tp in tps:
@@ -191,7 +197,8 @@ def _splits(cfg: LaunchConfig, nodes: int) -> list[Split]:
         return [Split(1, 0, gpn - r, r, True) for r in range(1, gpn)]
     if cfg.rollout_nodes is not None:
         if not 1 <= cfg.rollout_nodes < nodes:
-            raise PlanError(f"rollout_nodes={cfg.rollout_nodes} must leave 1..{nodes - 1} of {nodes} nodes to each side")
+            raise PlanError(f"rollout_nodes={cfg.rollout_nodes} must leave 1..{nodes - 1} of {nodes} nodes "
+                            "to each side")
         rollouts = [cfg.rollout_nodes]
     else:
         rollouts = list(range(1, nodes))
@@ -200,9 +207,16 @@ def _splits(cfg: LaunchConfig, nodes: int) -> list[Split]:
 
 def plan(cfg: LaunchConfig, nodes: int, assumptions: Assumptions | None = None) -> Plan:
     """The layout with the shortest projected step among those that fit; PlanError if none does."""
+    best, why = _search(cfg, nodes, assumptions or Assumptions())
+    if best is None:
+        raise PlanError(why + _nodes_needed(cfg, nodes, assumptions or Assumptions()))
+    return best
+
+
+def _search(cfg: LaunchConfig, nodes: int, a: Assumptions) -> tuple[Plan | None, str]:
+    """(best plan, "") or (None, why nothing fits)."""
     if nodes < 1:
         raise PlanError(f"nodes must be >= 1, got {nodes}")
-    a = assumptions or Assumptions()
     arch = arch_from_hf(get_preset(cfg.model).hf_config)
     gpu = get_gpu(cfg.gpu)
     n_params = memory.count_parameters(arch)
@@ -210,7 +224,8 @@ def plan(cfg: LaunchConfig, nodes: int, assumptions: Assumptions | None = None) 
         raise PlanError(f"TP={cfg.tensor_parallel} does not divide {cfg.model}'s heads ({arch.num_attention_heads}), "
                         f"KV heads ({arch.num_kv_heads}) and MLP width ({arch.ffn_hidden_size})")
     if cfg.tensor_parallel and cfg.tensor_parallel > cfg.gpus_per_node:
-        raise PlanError(f"TP={cfg.tensor_parallel} is larger than a node ({cfg.gpus_per_node} GPUs): TP stays within NVLink")
+        raise PlanError(f"TP={cfg.tensor_parallel} is larger than a node ({cfg.gpus_per_node} GPUs): "
+                        "TP stays within NVLink")
     if cfg.pipeline_parallel and arch.num_layers % cfg.pipeline_parallel:
         raise PlanError(f"PP={cfg.pipeline_parallel} does not divide {cfg.model}'s {arch.num_layers} layers")
     work = Workload(cfg.prompts_per_step, cfg.samples_per_prompt, cfg.prompt_tokens, cfg.response_tokens,
@@ -238,12 +253,11 @@ def plan(cfg: LaunchConfig, nodes: int, assumptions: Assumptions | None = None) 
         if best is None or step.total_s < best.step.total_s:
             best = candidate
     if best is not None:
-        return best
-    raise PlanError(_refusal(cfg, nodes, arch, gpu, closest, no_engine))
+        return best, ""
+    return None, _refusal(cfg, nodes, gpu, closest, no_engine)
 
 
-def _refusal(cfg: LaunchConfig, nodes: int, arch: ArchSpec, gpu: GpuSpec, closest: Candidate | None,
-             no_engine: list[Split]) -> str:
+def _refusal(cfg: LaunchConfig, nodes: int, gpu: GpuSpec, closest: Candidate | None, no_engine: list[Split]) -> str:
     where = f"{nodes} node(s) of {cfg.gpus_per_node}x {gpu.name}"
     forced = ""
     if cfg.tensor_parallel or cfg.pipeline_parallel:
@@ -251,7 +265,8 @@ def _refusal(cfg: LaunchConfig, nodes: int, arch: ArchSpec, gpu: GpuSpec, closes
     if closest is not None:
         m = closest.memory
         msg = (f"{cfg.model} does not fit on {where}{forced}: the smallest need is TP={closest.tp} PP={closest.pp} "
-               f"DP={closest.dp} recompute={'full' if closest.full_recompute else 'none'} at {m.total / GB:.1f} GB per GPU "
+               f"DP={closest.dp} recompute={'full' if closest.full_recompute else 'none'} "
+               f"at {m.total / GB:.1f} GB per GPU "
                f"(weights {m.weights / GB:.1f}, grads {m.grads / GB:.1f}, optimizer {m.optimizer / GB:.1f}, "
                f"activations {m.activations / GB:.1f}, logits {m.logits / GB:.1f}) > {m.usable / GB:.1f} GB usable")
     elif no_engine:
@@ -259,20 +274,19 @@ def _refusal(cfg: LaunchConfig, nodes: int, arch: ArchSpec, gpu: GpuSpec, closes
                f"half its memory for KV cache on the rollout GPUs")
     else:
         msg = f"{cfg.model} has no valid layout on {where}{forced} (TP must divide heads/KV heads/MLP, PP the layers)"
-    more = _nodes_needed(cfg, nodes)
-    if more is not None:
-        msg += f"; it fits on {more} nodes"
     return msg
 
 
-def _nodes_needed(cfg: LaunchConfig, nodes: int, limit: int = 64) -> int | None:
+def _nodes_needed(cfg: LaunchConfig, nodes: int, a: Assumptions, limit: int = 64) -> str:
+    """"; it fits on N nodes" for the smallest larger job that fits (same forced TP/PP), or ""."""
+    relaxed = replace(cfg, rollout_nodes=None)
     for n in range(nodes + 1, limit + 1):
         try:
-            plan(replace(cfg, rollout_nodes=None) if cfg.rollout_nodes else cfg, n)
-            return n
+            if _search(relaxed, n, a)[0] is not None:
+                return f"; it fits on {n} nodes"
         except PlanError:
             continue
-    return None
+    return ""
 
 
 # ----------------------------------------------------------------------------------- output
@@ -321,7 +335,8 @@ def render(p: Plan) -> None:
                    "yes" if c["fits"] else "no", "chosen" if i == chosen else "")
     console.print(ct)
     console.print("assumptions (not measurements): " + ", ".join(f"{k}={v}" for k, v in d["assumptions"].items()))
-    console.print(f"GPU peak: {p.gpu.bf16_tflops:.0f} TFLOPS bf16 dense, {p.gpu.hbm_tb_s} TB/s, {p.gpu.memory_gb:.0f} GB")
+    console.print(f"GPU peak: {p.gpu.bf16_tflops:.0f} TFLOPS bf16 dense, {p.gpu.hbm_tb_s} TB/s, "
+                  f"{p.gpu.memory_gb:.0f} GB")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:

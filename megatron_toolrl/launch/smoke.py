@@ -157,7 +157,8 @@ def run(cfg: SmokeConfig) -> int:
             if stop.should_stop():
                 save(step, "preempted")
                 if rank == 0:
-                    print(f"[smoke] stop signal ({stop.requested}): saved step {step}, exit {EXIT_CODE_PREEMPTED}", flush=True)
+                    print(f"[smoke] stop signal ({stop.requested}): saved step {step}, exit {EXIT_CODE_PREEMPTED}",
+                          flush=True)
                 return EXIT_CODE_PREEMPTED
             step += 1
             gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
@@ -183,6 +184,12 @@ def run(cfg: SmokeConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # megatron-core warns about missing TransformerEngine/apex on every CPU run: noise in job logs.
+    warnings.filterwarnings("ignore", message=".*(Transformer Engine|Apex|TransformerEngine).*")
+    warnings.filterwarnings("ignore", message="full scope is deprecated")  # megatron-core 0.16.1's own default
+    warnings.filterwarnings("ignore", category=FutureWarning)
     args = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)

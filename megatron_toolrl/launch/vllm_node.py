@@ -65,7 +65,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if "--" in argv:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1:]
-    ap = argparse.ArgumentParser(prog="python -m megatron_toolrl.launch.vllm_node", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m megatron_toolrl.launch.vllm_node",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True, help="HF model directory every server loads")
     ap.add_argument("--gpus", required=True, help="comma-separated GPU ids of this node for the servers, e.g. 0,1,2,3")
     ap.add_argument("--tensor-parallel-size", type=int, default=1)
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             out = open(args.log_dir / f"vllm_{node}_{i}.log", "ab")
             logs.append(out)
         full_env = dict(os.environ, **env)
-        print(f"[vllm_node] {node} engine {i} on GPUs {env['CUDA_VISIBLE_DEVICES']} port {args.base_port + i}", flush=True)
+        print(f"[vllm_node] {node} engine {i} on GPUs {env['CUDA_VISIBLE_DEVICES']} port {args.base_port + i}",
+              flush=True)
         procs.append(subprocess.Popen(cmd, env=full_env, stdout=out, stderr=subprocess.STDOUT if out else None,
                                       stdin=subprocess.DEVNULL, start_new_session=True))
     code = 0

@@ -19,6 +19,14 @@ def torch_dtype(name: str) -> torch.dtype:
     return _DTYPES[name]
 
 
+def have_transformer_engine() -> bool:
+    try:
+        import transformer_engine  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def padded_vocab_size(vocab_size: int, make_divisible_by: int, tensor_parallel: int) -> int:
     """Megatron's vocabulary padding: a multiple of `make_divisible_by * TP` (Megatron-LM rule)."""
     multiple = make_divisible_by * tensor_parallel
@@ -44,8 +52,10 @@ def build_transformer_config(arch: ArchSpec, cfg: ModelConfig, *, perform_initia
     from megatron.core.transformer.transformer_config import TransformerConfig
 
     validate_layout(arch, cfg)
+    # Fused kernels (TE/apex/CUDA) with the TransformerEngine spec only: the local spec is the
+    # pure-torch path that also runs on CPU.
+    fused = cfg.transformer_impl == "transformer_engine"
     dtype = torch_dtype(cfg.precision.params_dtype)
-    local = cfg.transformer_impl == "local"
     fp8 = cfg.precision.fp8
     recompute = (
         dict(recompute_granularity="full", recompute_method="uniform", recompute_num_layers=1)
@@ -81,12 +91,12 @@ def build_transformer_config(arch: ArchSpec, cfg: ModelConfig, *, perform_initia
         # CUDA/apex/TE kernels); on GPUs megatron's defaults stand.
         use_cpu_initialization=not platform.has_cuda(),
         perform_initialization=perform_initialization,
-        bias_activation_fusion=not local,
-        bias_dropout_fusion=not local,
-        masked_softmax_fusion=not local,
-        apply_rope_fusion=not local,
+        bias_activation_fusion=fused,
+        bias_dropout_fusion=fused,
+        masked_softmax_fusion=fused,
+        apply_rope_fusion=fused,
         gradient_accumulation_fusion=False,
-        persist_layer_norm=not local,
+        persist_layer_norm=fused,
         fp8=fp8,
         fp8_recipe=cfg.precision.fp8_recipe if fp8 else "delayed",
         fp8_amax_history_len=cfg.precision.fp8_amax_history_len,
@@ -108,13 +118,11 @@ def layer_spec_fn(arch: ArchSpec, cfg: ModelConfig) -> Callable[[], object]:
         return lambda: gpt_layer_specs.get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=arch.qk_norm)
 
     def te_spec() -> object:
-        try:
-            import transformer_engine  # noqa: F401
-        except ImportError as err:
+        if not have_transformer_engine():
             raise ModelConfigError(
                 "transformer_impl: transformer_engine needs TransformerEngine (pip install "
                 "'megatron_toolrl[gpu]' on a CUDA machine); use transformer_impl: local on CPU"
-            ) from err
+            )
         return gpt_layer_specs.get_gpt_layer_with_transformer_engine_spec(qk_layernorm=arch.qk_norm)
 
     return te_spec
@@ -129,15 +137,26 @@ def build_model_chunks(arch: ArchSpec, cfg: ModelConfig, *, perform_initializati
     from megatron.core.models.gpt.gpt_model import GPTModel
 
     platform.install_cpu_shims()
+    if cfg.transformer_impl == "transformer_engine" and not have_transformer_engine():
+        # Checked first: megatron's own complaint (about rope fusion) would not name the cause.
+        layer_spec_fn(arch, cfg)()
     config = build_transformer_config(arch, cfg, perform_initialization=perform_initialization)
     spec = layer_spec_fn(arch, cfg)()
     vocab = padded_vocab_size(arch.vocab_size, cfg.make_vocab_size_divisible_by, cfg.parallel.tensor_parallel)
     vpp = cfg.parallel.virtual_pipeline_parallel
+    if vpp:
+        # Interleaved stages form a ring; at PP=2 a rank then sends an activation and a gradient
+        # of the same shape to the same peer in one batched isend/irecv, which pairs them by
+        # posting order and swaps them (seen on gloo: wrong losses from the third micro-batch
+        # on). Unbatched P2P, as Megatron-LM uses for interleaved schedules.
+        config.batch_p2p_comm = False
     chunks = []
     for vp_stage in range(vpp or 1):
         stage = vp_stage if vpp else None
-        chunks.append(
-            GPTModel(
+        # Tied embeddings under PP: megatron copies the first stage's embedding to the last stage
+        # with `weight.data.cuda()`; cuda_to_cpu keeps it on the CPU without CUDA.
+        with platform.cuda_to_cpu():
+            chunk = GPTModel(
                 config=config,
                 transformer_layer_spec=spec,
                 vocab_size=vocab,
@@ -152,7 +171,7 @@ def build_model_chunks(arch: ArchSpec, cfg: ModelConfig, *, perform_initializati
                 parallel_output=True,
                 vp_stage=stage,
             )
-        )
+        chunks.append(chunk)
     return chunks
 
 

@@ -137,22 +137,12 @@ class MegatronPolicy:
         self.temperature = temperature
         self.groups = PolicyGroups.from_parallel_state()
         self.params_dtype = torch_dtype(model_cfg.precision.params_dtype)
-        # Tied embeddings under PP: megatron all-reduces the last stage's copy of the embedding
-        # from the first stage after `weight.data.cuda()`, which cuda_to_cpu makes a no-op on CPU.
-        with platform.cuda_to_cpu():
-            chunks = build_model_chunks(arch, model_cfg)
+        chunks = build_model_chunks(arch, model_cfg)
         if initial_weights is not None:
             # Before the optimizer exists: its fp32 master copies are taken from the parameters.
             from megatron_toolrl.bridge import load_hf_into_megatron
 
             load_hf_into_megatron(chunks, arch, model_cfg, initial_weights)
-        if model_cfg.parallel.virtual_pipeline_parallel:
-            # Interleaved stages form a ring; at PP=2 a rank then sends an activation and a
-            # gradient of the same shape to the same peer in one batched isend/irecv, which
-            # pairs them by posting order and swaps them (seen on gloo: wrong losses from the
-            # third micro-batch on). Unbatched P2P puts the two directions on different groups,
-            # as Megatron-LM does for interleaved schedules.
-            chunks[0].config.batch_p2p_comm = False
         self.chunks = wrap_with_ddp(chunks, optim)
         self.optimizer = build_optimizer(self.chunks, optim, self.params_dtype)
         self.scheduler = LRScheduler(optim.lr_schedule, optim.lr, optim.weight_decay)

@@ -56,7 +56,12 @@ class RolloutConfig:
     """CPU only: VLLM_CPU_OMP_THREADS_BIND ("0-1", "nobind", "auto"). None: every CPU this process
     may run on, with no core reserved (vLLM's "auto" keeps one core idle, half of a 2-core box)."""
     num_servers: int = 1
-    """Server mode: vLLM server processes, each a full copy of the model."""
+    """Server mode: vLLM server processes this engine starts, each a full copy of the model."""
+    server_urls: tuple[str, ...] = ()
+    """Server mode: attach to servers started elsewhere (e.g. by the SLURM script on other nodes,
+    with VLLM_SERVER_DEV_MODE=1 and `--worker-extension-cls` set as in `VLLMServer.command`)
+    instead of starting `num_servers` here. A dead one is waited for (its supervisor restarts
+    it), then re-synced. Empty: start servers locally."""
     host: str = "127.0.0.1"
     """Server mode: address the servers bind to and are reached at."""
     max_concurrency: int = 16
@@ -106,6 +111,16 @@ class RolloutConfig:
         for name in ("startup_timeout_s", "request_timeout_s", "sync_timeout_s"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"must be > 0, got {getattr(self, name)}", field=name)
+        if self.server_urls:
+            if self.mode != "server":
+                raise ConfigError("server_urls needs mode 'server'", field="server_urls")
+            if self.num_servers not in (1, len(self.server_urls)):
+                raise ConfigError(
+                    f"num_servers={self.num_servers} contradicts {len(self.server_urls)} server_urls", field="num_servers"
+                )
+            for url in self.server_urls:
+                if not url.startswith(("http://", "https://")):
+                    raise ConfigError(f"must be http(s) URLs, got {url!r}", field="server_urls")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ConfigError(f"must be in (0, 1], got {self.gpu_memory_utilization}", field="gpu_memory_utilization")
         if self.mode == "inproc" and self.tensor_parallel_size != 1:
@@ -125,6 +140,10 @@ class RolloutConfig:
             self.sync_tolerance_mean if self.sync_tolerance_mean is not None else mean,
             self.sync_tolerance_max if self.sync_tolerance_max is not None else mx,
         )
+
+    @property
+    def server_count(self) -> int:
+        return len(self.server_urls) or self.num_servers
 
     def cpu_bind(self) -> str:
         """The VLLM_CPU_OMP_THREADS_BIND value for this machine."""

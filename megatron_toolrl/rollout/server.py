@@ -69,7 +69,8 @@ def _stop_all(servers: list[VLLMServer]) -> None:
 
 
 class ServerEngine:
-    """A `RolloutEngine` over `cfg.num_servers` vLLM server processes on this node."""
+    """A `RolloutEngine` over `cfg.num_servers` vLLM servers started on this node, or over the
+    servers at `cfg.server_urls` started elsewhere."""
 
     def __init__(self, cfg: RolloutConfig):
         if cfg.mode != "server":
@@ -82,7 +83,10 @@ class ServerEngine:
             self.transport = ShmTransport(self.snapshot, cfg.sync_timeout_s)
         else:
             self.transport = DistTransport(self.snapshot, cfg.sync_master_addr, platform.default_backend(), cfg.sync_timeout_s)
-        self.servers = [VLLMServer(cfg, i, log_dir) for i in range(cfg.num_servers)]
+        if cfg.server_urls:
+            self.servers = [VLLMServer(cfg, i, log_dir, external_url=url) for i, url in enumerate(cfg.server_urls)]
+        else:
+            self.servers = [VLLMServer(cfg, i, log_dir) for i in range(cfg.num_servers)]
         self.restarts: list[RestartEvent] = []
         self._batch_lock = threading.Lock()  # a push never overlaps a generate call
         self._sync_lock = threading.Lock()  # transports are not thread-safe (recoveries run in workers)

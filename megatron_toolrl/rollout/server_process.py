@@ -50,11 +50,16 @@ def _free_port(host: str) -> int:
 
 
 class VLLMServer:
-    """A vLLM server process and the HTTP calls the engine makes to it."""
+    """A vLLM server process and the HTTP calls the engine makes to it.
 
-    def __init__(self, cfg: RolloutConfig, index: int, log_dir: Path):
+    With `external_url` the process belongs to someone else (a SLURM script): `start` only waits
+    for it to answer, and `stop`/`kill` leave it alone.
+    """
+
+    def __init__(self, cfg: RolloutConfig, index: int, log_dir: Path, external_url: str | None = None):
         self.cfg = cfg
         self.index = index
+        self.external_url = external_url.rstrip("/") if external_url else None
         self.log_path = log_dir / f"vllm_server_{index}.log"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -66,7 +71,7 @@ class VLLMServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.cfg.host}:{self.port}"
+        return self.external_url or f"http://{self.cfg.host}:{self.port}"
 
     @property
     def pid(self) -> int | None:
@@ -97,6 +102,9 @@ class VLLMServer:
 
     def start(self) -> None:
         """Start the process and wait until /health answers; on failure raise with the log's tail."""
+        if self.external_url is not None:
+            self._wait_external()
+            return
         if self.proc is not None:
             raise ServerError(f"server {self.index} is already running (pid {self.proc.pid})")
         # A trainer rank launched by torchrun/srun carries its rank variables; vLLM reads some of
@@ -128,8 +136,18 @@ class VLLMServer:
         self.stop()
         raise ServerError(f"vLLM server {self.index} not healthy after {self.cfg.startup_timeout_s:.0f} s:\n{self.log_tail()}")
 
+    def _wait_external(self) -> None:
+        deadline = time.monotonic() + self.cfg.startup_timeout_s
+        while time.monotonic() < deadline:
+            if self.health():
+                self.epoch += 1
+                log.info("vLLM server %d at %s is up", self.index, self.url)
+                return
+            time.sleep(1.0)
+        raise ServerError(f"external vLLM server {self.index} at {self.url} not healthy after {self.cfg.startup_timeout_s:.0f} s")
+
     def health(self) -> bool:
-        if self.proc is None or self.proc.poll() is not None:
+        if self.external_url is None and (self.proc is None or self.proc.poll() is not None):
             return False
         try:
             return self._http().get(self.url + "/health", timeout=5).status_code == 200
@@ -193,6 +211,8 @@ class VLLMServer:
             pass
 
     def log_tail(self, lines: int = 40) -> str:
+        if self.external_url is not None:
+            return f"(external server {self.url}: see the log of whoever started it)"
         try:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:

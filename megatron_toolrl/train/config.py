@@ -43,6 +43,8 @@ class DataConfig:
     """Task kinds to generate (synthetic)."""
     irrelevance_rate: float = 0.15
     """Fraction of irrelevance tasks added (no tool fits; the right answer calls none). 0.15: Tool-N1."""
+    domains: list[str] | None = None
+    """Restrict synthetic tools and requests to these catalogue domains (None = all 16)."""
     max_tools: int = 3
     """Most tools offered per synthetic task (keeps prompts short for small models)."""
     max_calls: int = 2

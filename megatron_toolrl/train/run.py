@@ -49,7 +49,7 @@ def load_tasks(cfg: TrainConfig) -> tuple[list[ToolTask], list[ToolTask]]:
     d = cfg.data
     if d.source == "synthetic":
         make = lambda n, seed: generate_tasks(n, seed, categories=d.categories, irrelevance_rate=d.irrelevance_rate,
-                                              max_tools=d.max_tools, max_calls=d.max_calls)
+                                              max_tools=d.max_tools, max_calls=d.max_calls, domains=d.domains)
         return make(d.num_train, d.seed), make(d.num_eval, d.seed + 1_000_003)
     tasks, report = load_dataset(d.source, d.path, on_error=d.on_error)
     report.log()

@@ -58,7 +58,7 @@ def run_sft(cfg: TrainConfig, arch: ArchSpec, tokenizer: Any, initial_weights: A
     s = cfg.sft
     d = cfg.data
     tasks = generate_tasks(s.num_tasks, d.seed + SFT_SEED_OFFSET, categories=d.categories,
-                           irrelevance_rate=d.irrelevance_rate, max_tools=d.max_tools, max_calls=d.max_calls)
+                           irrelevance_rate=d.irrelevance_rate, max_tools=d.max_tools, max_calls=d.max_calls, domains=d.domains)
     examples = [sft_example(t, tokenizer, cfg) for t in tasks]
     optim = OptimizerSettings(lr=s.lr, weight_decay=0.0, clip_grad=1.0,
                               use_distributed_optimizer=cfg.optimizer.use_distributed_optimizer,

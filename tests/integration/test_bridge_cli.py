@@ -22,6 +22,8 @@ from megatron_toolrl.parallel import single_process_parallel
 from tests.helpers import REPO
 from tests.integration.dist_scripts.bridge_tiny_models import CASES, VOCAB, fixed_batch, hf_logits, save_tiny
 
+pytestmark = pytest.mark.torchrun  # hf_to_mcore --tp 2 relaunches itself under torchrun
+
 CONV = REPO / "checkpoints_conv"
 CASE = next(c for c in CASES if c.family == "qwen3" and not c.tied)
 TEMPLATE = (REPO / "megatron_toolrl" / "prompts" / "templates" / "hermes_tools.jinja").read_text()
@@ -155,6 +157,12 @@ def test_damaged_metadata_is_named(work, tmp_path):
         read_checkpoint_meta(ckpt)
     meta_path.write_text(json.dumps({k: v for k, v in good.items() if k != "padded_vocab_size"}))
     with pytest.raises(CheckpointError, match="field 'padded_vocab_size': missing"):
+        read_checkpoint_meta(ckpt)
+    meta_path.write_text(json.dumps({**good, "params_dtype": "fp64"}))
+    with pytest.raises(CheckpointError, match=r"field 'params_dtype': 'fp64' is not one of \['fp32', 'bf16', 'fp16'\]"):
+        read_checkpoint_meta(ckpt)
+    meta_path.write_text(json.dumps({**good, "padded_vocab_size": "512"}))
+    with pytest.raises(CheckpointError, match="field 'padded_vocab_size': expected a positive integer, got '512'"):
         read_checkpoint_meta(ckpt)
     meta_path.write_text(json.dumps({**good, "hf_config": {**good["hf_config"], "architectures": ["GPT2LMHeadModel"]}}))
     with pytest.raises(CheckpointError, match=r"field 'hf_config': unknown architecture \['GPT2LMHeadModel'\]"):

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from megatron_toolrl.rollout.config import RolloutConfig
 from megatron_toolrl.rollout.hf_reference import HFReference
 from megatron_toolrl.rollout.server import ServerEngine
-from megatron_toolrl.rollout.snapshot import read_shards
 from megatron_toolrl.rollout.transport_shm import ShmTransport
 from megatron_toolrl.rollout.types import SamplingSettings
 from tests.integration.dist_scripts.rollout_common import (
@@ -31,7 +31,7 @@ from tests.integration.dist_scripts.rollout_common import (
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-SAMPLING = SamplingSettings(n=4, temperature=1.0, max_tokens=24, seed=11)
+SAMPLING = SamplingSettings(n=4, temperature=1.0, max_tokens=16, seed=11)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,14 @@ def rollouts(engine):
     return engine.generate([chat(q) for q in QUESTIONS[:4]], SAMPLING)
 
 
+def _running_requests(prometheus_text: str) -> float:
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in prometheus_text.splitlines()
+        if line.startswith("vllm:num_requests_running")
+    )
+
+
 def _engine_logprobs(engine: ServerEngine, seqs):
     return [engine.prompt_logprobs(seqs, server=s.index) for s in engine.servers]
 
@@ -83,7 +91,7 @@ def test_completions_over_http(engine, rollouts):
 
 
 def test_dist_push_matches_hf_on_every_server(engine, ref, original, rollouts):
-    seqs = probe_sequences(rollouts, 3)
+    seqs = probe_sequences(rollouts, 2)
     new = perturbed(original, seed=21)
     probe = reference_probe(ref, new, seqs)
     assert mean_abs_diff(reference_probe(ref, original, seqs).reference_logprobs, probe.reference_logprobs) > 0.05
@@ -97,7 +105,7 @@ def test_dist_push_matches_hf_on_every_server(engine, ref, original, rollouts):
 
 
 def test_shm_transport_push_matches_hf(engine, ref, original, rollouts):
-    seqs = probe_sequences(rollouts, 3)
+    seqs = probe_sequences(rollouts, 2)
     new = perturbed(original, seed=22)
     probe = reference_probe(ref, new, seqs)
     transport = ShmTransport(engine.snapshot, timeout_s=300)
@@ -116,35 +124,48 @@ def test_shm_transport_push_matches_hf(engine, ref, original, rollouts):
 
 
 def test_killed_server_is_restarted_resynced_and_batch_completed(engine, ref, original, rollouts):
-    # What the restarted server must end up with: the last pushed weights, i.e. the snapshot
-    # (the model directory's weights when nothing was pushed before this test).
-    expected = {**original, **dict(read_shards(engine.snapshot.manifest()))}
-    seqs = probe_sequences(rollouts, 3)
-    probe = reference_probe(ref, expected, seqs)
+    # A push through the engine: the restarted server must come back with these weights (not
+    # the model directory's), and the engine checks it against this probe before using it.
+    seqs = probe_sequences(rollouts, 2)
+    pushed = perturbed(original, seed=23)
+    probe = reference_probe(ref, pushed, seqs)
+    engine.update_weights(iter(as_buckets(pushed)), probe)
+    assert {n for s in engine.snapshot.manifest() for n in s.names} == set(pushed)
     victim = engine.servers[0]
     old_pid = victim.pid
 
-    def kill_api_process():
-        # Only the API process: its engine-core and worker children are orphaned, as in a crash.
-        os.kill(old_pid, signal.SIGKILL)
+    killed = threading.Event()
 
-    timer = threading.Timer(1.5, kill_api_process)
-    sampling = SamplingSettings(n=4, temperature=1.0, max_tokens=48, seed=5)
-    started = time.monotonic()
-    timer.start()
-    try:
-        out = engine.generate([chat(q) for q in QUESTIONS], sampling)
-    finally:
-        timer.cancel()
-    assert time.monotonic() - started > 1.5, "the batch ended before the kill: the test proved nothing"
+    def kill_api_process_mid_batch():
+        # Wait until the victim is generating (its own metrics say so), then SIGKILL only the API
+        # process: its engine-core and worker children are orphaned, as in a crash.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                metrics = requests.get(victim.url + "/metrics", timeout=5).text
+            except requests.RequestException:
+                metrics = ""
+            if _running_requests(metrics) > 0:
+                os.kill(old_pid, signal.SIGKILL)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_api_process_mid_batch, daemon=True)
+    sampling = SamplingSettings(n=4, temperature=1.0, max_tokens=32, seed=5)
+    prompts = [chat(q) for q in QUESTIONS[:6]]
+    killer.start()
+    out = engine.generate(prompts, sampling)
+    killer.join()
+    assert killed.is_set(), "the victim never ran a request: the test proved nothing"
 
     keys = [(c.prompt_index, c.sample_index) for g in out for c in g]
-    assert sorted(keys) == [(i, k) for i in range(len(QUESTIONS)) for k in range(4)]
+    assert sorted(keys) == [(i, k) for i in range(len(prompts)) for k in range(4)]
     assert len(set(keys)) == len(keys)
     assert [e.server for e in engine.restarts] == [0] and "request failed" in engine.restarts[0].reason
     assert victim.pid != old_pid and victim.health()
     assert mean_abs_diff(engine.prompt_logprobs(seqs, server=0), probe.reference_logprobs) < 1e-3
-    # Every completion, from either server, was sampled from the expected weights.
+    # Every completion, from either server, was sampled from the pushed weights.
     flat = [g[0] for g in out]
     hf = ref.prompt_logprobs([c.prompt_token_ids + c.token_ids for c in flat])
     for c, row in zip(flat, hf):

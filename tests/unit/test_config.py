@@ -36,7 +36,7 @@ def write(tmp_path, text):
 
 def test_loads_nested_and_overrides(tmp_path):
     path = write(tmp_path, "steps: 5\ninner:\n  rate: 1\n  mode: b\ntags: [p, q]\nmodel:\n  parallel:\n    tensor_parallel: 2\n")
-    cfg = load_config(Outer, path, ["inner.rate=0.25", "limit=7", "loss.eps_high=0.3"])
+    cfg = load_config(Outer, path, ["inner.rate=2.5e-1", "limit=7", "loss.eps_high=0.3"])
     assert cfg.steps == 5 and cfg.inner.rate == 0.25 and cfg.inner.mode == "b" and cfg.tags == ["p", "q"]
     assert cfg.limit == 7 and cfg.loss.eps_high == 0.3 and cfg.model.parallel.tensor_parallel == 2
     assert isinstance(cfg.inner.rate, float)

@@ -221,3 +221,17 @@ def test_bad_hf_configs_are_named(tmp_path):
     (tmp_path / "config.json").write_text('{\n"architectures": [\n')
     with pytest.raises(ModelConfigError, match=r"config.json:3: not valid JSON"):
         arch_from_hf(tmp_path)
+
+
+def test_building_a_te_model_without_te_names_the_missing_package():
+    """On this CPU machine (no TransformerEngine) the TE spec fails with our message, not megatron's."""
+    from megatron_toolrl.errors import ModelConfigError
+    from megatron_toolrl.models import ModelConfig, arch_from_hf, build_model_chunks, get_preset
+    from megatron_toolrl.models.builder import have_transformer_engine
+    from megatron_toolrl.parallel import single_process_parallel
+
+    if have_transformer_engine():
+        pytest.skip("TransformerEngine is installed here")
+    arch = arch_from_hf(get_preset("smollm2-135m").hf_config)
+    with single_process_parallel(), pytest.raises(ModelConfigError, match="needs TransformerEngine"):
+        build_model_chunks(arch, ModelConfig(transformer_impl="transformer_engine"))
