@@ -14,6 +14,7 @@ import importlib.util
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from megatron_toolrl.data.convert import ground_truth_from_bfcl
 from megatron_toolrl.data.records import BadJson, FieldError, LoadReport, OnError, iter_records, json_type, require
 from megatron_toolrl.data.schema import normalize_tools
 from megatron_toolrl.data.task import Category, GroundTruthCall, ToolTask
@@ -171,22 +172,7 @@ def _to_task(
     if ours != "irrelevance":
         if task_id not in answers:
             raise FieldError("id", f"no possible answer for {task_id!r}")
-        entries = answers[task_id][1]
-        names = {t["name"] for t in tools}
-        for i, entry in enumerate(entries):
-            try:
-                gt = GroundTruthCall.from_bfcl(entry)
-            except ValueError as exc:
-                raise FieldError(f"ground_truth[{i}]", str(exc)) from None
-            if gt.name not in names:
-                raise FieldError(f"ground_truth[{i}]", f"names {gt.name!r}, which is not among the functions")
-            for param, accepted in gt.arguments.items():
-                if not isinstance(accepted, list):
-                    raise FieldError(
-                        f"ground_truth[{i}].{gt.name}.{param}",
-                        f"expected a list of accepted values, got {json_type(accepted)}",
-                    )
-            ground_truth.append(gt)
+        ground_truth = ground_truth_from_bfcl(answers[task_id][1], {t["name"] for t in tools})
     try:
         return ToolTask(
             id=task_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from megatron_toolrl.data.records import FieldError
+from megatron_toolrl.data.records import FieldError, json_type
 from megatron_toolrl.data.task import Category, GroundTruthCall, ToolCall
 
 
@@ -78,3 +78,23 @@ def calls_from_json(items: Any, field: str, args_key: str = "arguments") -> list
             raise FieldError(f"{field}[{i}].{args_key}", "expected an object")
         calls.append(ToolCall(name, args))
     return calls
+
+
+def ground_truth_from_bfcl(entries: Sequence[Any], tool_names: set[str]) -> list[GroundTruthCall]:
+    """BFCL-style possible answers (`[{name: {param: [accepted, ...]}}]`) checked against the tools."""
+    ground_truth = []
+    for i, entry in enumerate(entries):
+        try:
+            gt = GroundTruthCall.from_bfcl(entry)
+        except ValueError as exc:
+            raise FieldError(f"ground_truth[{i}]", str(exc)) from None
+        if gt.name not in tool_names:
+            raise FieldError(f"ground_truth[{i}]", f"names {gt.name!r}, which is not among the tools")
+        for param, accepted in gt.arguments.items():
+            if not isinstance(accepted, list):
+                raise FieldError(
+                    f"ground_truth[{i}].{gt.name}.{param}",
+                    f"expected a list of accepted values, got {json_type(accepted)}",
+                )
+        ground_truth.append(gt)
+    return ground_truth

@@ -20,9 +20,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from megatron_toolrl.data.convert import ground_truth_from_bfcl
 from megatron_toolrl.data.records import FieldError, LoadReport, OnError, json_type, load_records, require
 from megatron_toolrl.data.schema import normalize_tools
-from megatron_toolrl.data.task import CATEGORIES, GroundTruthCall, ToolTask
+from megatron_toolrl.data.task import CATEGORIES, ToolTask
 
 _KEYS = ("id", "category", "domain", "source", "messages", "tools", "ground_truth", "meta")
 _REQUIRED = ("id", "category", "messages", "tools", "ground_truth")
@@ -67,22 +68,7 @@ def task_from_dict(record: dict[str, Any]) -> ToolTask:
     if not messages:
         raise FieldError("messages", "expected at least one message")
     tools = normalize_tools(require(record, "tools", list))
-    names = {t["name"] for t in tools}
-    ground_truth = []
-    for i, entry in enumerate(require(record, "ground_truth", list)):
-        try:
-            gt = GroundTruthCall.from_bfcl(entry)
-        except ValueError as exc:
-            raise FieldError(f"ground_truth[{i}]", str(exc)) from None
-        if gt.name not in names:
-            raise FieldError(f"ground_truth[{i}]", f"names {gt.name!r}, which is not in tools")
-        for param, accepted in gt.arguments.items():
-            if not isinstance(accepted, list):
-                raise FieldError(
-                    f"ground_truth[{i}].{gt.name}.{param}",
-                    f"expected a list of accepted values, got {json_type(accepted)}",
-                )
-        ground_truth.append(gt)
+    ground_truth = ground_truth_from_bfcl(require(record, "ground_truth", list), {t["name"] for t in tools})
     try:
         return ToolTask(
             id=task_id,

@@ -22,30 +22,16 @@ import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Mapping
 
 from megatron_toolrl.errors import ConfigError, DataError
 from megatron_toolrl.eval.bfcl_import import Bfcl, import_bfcl
 from megatron_toolrl.eval.limits import EVAL_LIMITS
+from megatron_toolrl.data.bfcl import BFCL_CATEGORIES, BfclCategory
 from megatron_toolrl.eval.python_screen import unsafe_reason
 from megatron_toolrl.toolcall import parse_calls
 from megatron_toolrl.toolcall.types import OutputFormat, ParseLimits
 
-BfclCategory = Literal[
-    "simple_python",
-    "multiple",
-    "parallel",
-    "parallel_multiple",
-    "irrelevance",
-    "live_simple",
-    "live_multiple",
-    "live_parallel",
-    "live_parallel_multiple",
-    "live_irrelevance",
-]
-"""The single-turn Python categories scored here (multi-turn, Java/JS, memory and web search are not)."""
-
-BFCL_CATEGORIES: tuple[str, ...] = get_args(BfclCategory)
 DEFAULT_MODEL_NAME = "Qwen/Qwen3-8B"
 _RAW_KEEP = 2000
 """Characters of the raw model text kept per failure in the report."""

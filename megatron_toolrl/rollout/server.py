@@ -258,7 +258,8 @@ class ServerEngine:
                 f"log {server.log_path}:\n{server.log_tail()}"
             )
         server.restarts += 1
-        log.warning("restarting vLLM server %d (%s), restart %d/%d", server.index, reason, server.restarts, self.cfg.max_restarts)
+        action = "waiting for external" if server.external_url else "restarting"
+        log.warning("%s vLLM server %d (%s), restart %d/%d", action, server.index, reason, server.restarts, self.cfg.max_restarts)
         started = time.perf_counter()
         server.kill()
         server.start()

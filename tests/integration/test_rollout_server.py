@@ -7,7 +7,7 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 import requests
@@ -15,7 +15,6 @@ import requests
 from megatron_toolrl.rollout.config import RolloutConfig
 from megatron_toolrl.rollout.hf_reference import HFReference
 from megatron_toolrl.rollout.server import ServerEngine
-from megatron_toolrl.rollout.transport_shm import ShmTransport
 from megatron_toolrl.rollout.types import SamplingSettings
 from tests.integration.dist_scripts.rollout_common import (
     MODEL_DIR,
@@ -104,23 +103,30 @@ def test_dist_push_matches_hf_on_every_server(engine, ref, original, rollouts):
         assert mean_abs_diff(per_server, probe.reference_logprobs) < 1e-3
 
 
-def test_shm_transport_push_matches_hf(engine, ref, original, rollouts):
+def test_engine_attached_to_running_servers_pushes_through_shm(engine, ref, original, rollouts, tmp_path):
+    # A second engine attaches to the running servers by URL (as to servers a SLURM script
+    # started) and pushes through /dev/shm files; closing it leaves the servers running.
     seqs = probe_sequences(rollouts, 2)
     new = perturbed(original, seed=22)
     probe = reference_probe(ref, new, seqs)
-    transport = ShmTransport(engine.snapshot, timeout_s=300)
-
-    (num_tensors, _), errors = transport.push(engine.servers, iter(as_buckets(new, per_bucket=40)))
-    for s in engine.servers:
-        s.reset_prefix_cache()
-
-    assert errors == {} and num_tensors == len(new)
+    cfg = replace(engine.cfg, server_urls=tuple(s.url for s in engine.servers), num_servers=1,
+                  sync_transport="shm", sync_snapshot_dir=str(tmp_path / "snap"), log_dir=str(tmp_path))
+    attached = ServerEngine(cfg)
+    try:
+        stats = attached.update_weights(iter(as_buckets(new, per_bucket=40)), probe)
+        assert stats.transport == "shm" and stats.num_engines == 2 and stats.num_tensors == len(new)
+        assert stats.mean_abs_diff < 1e-3
+        # The files of the push are the snapshot a restarted server would be re-synced from.
+        files = sorted(str(f) for f in (tmp_path / "snap").iterdir())
+        assert files == sorted(s.path for s in attached.snapshot.manifest()) and len(files) == len(as_buckets(new, per_bucket=40))
+        (group,) = attached.generate([rollouts[0][0].prompt_token_ids], SamplingSettings(n=2, max_tokens=8, seed=3))
+        assert [c.sample_index for c in group] == [0, 1]
+    finally:
+        attached.close()
+    assert not (tmp_path / "snap").exists()
+    assert all(s.health() for s in engine.servers)
     for per_server in _engine_logprobs(engine, seqs):
         assert mean_abs_diff(per_server, probe.reference_logprobs) < 1e-3
-    # The files of this push are now the snapshot; the earlier push's files were deleted.
-    files = sorted(Path(engine.snapshot.directory).iterdir())
-    assert [str(f) for f in files] == sorted(s.path for s in engine.snapshot.manifest())
-    assert len(files) == len(as_buckets(new, per_bucket=40))
 
 
 def test_killed_server_is_restarted_resynced_and_batch_completed(engine, ref, original, rollouts):
