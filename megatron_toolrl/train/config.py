@@ -16,6 +16,7 @@ from megatron_toolrl.errors import ConfigError
 from megatron_toolrl.grpo.advantages import AdvantageMode
 from megatron_toolrl.grpo.hard_pool import HardSamplingConfig
 from megatron_toolrl.grpo.loss import PolicyLossConfig
+from megatron_toolrl.launch.config import LaunchConfig
 from megatron_toolrl.models.config import ModelConfig
 from megatron_toolrl.policy.optimizer import OptimizerSettings
 from megatron_toolrl.rewards.config import RewardConfig
@@ -229,6 +230,8 @@ class TrainConfig:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+    """Cluster shape for the planner and the SLURM/nemo-run launchers; the trainer itself ignores it."""
 
     def __post_init__(self) -> None:
         if self.steps < 0:
