@@ -169,8 +169,6 @@ class MetricsConfig:
     dir: str = "runs/default"
     """Run directory: metrics.jsonl, tensorboard/, curves.png, summary.json, eval reports."""
     tensorboard: bool = True
-    wandb: bool = False
-    """Also log to Weights & Biases (needs `wandb` installed and configured)."""
     plot: bool = True
     """Write curves.png at the end."""
 

@@ -77,8 +77,12 @@ def train(cfg: TrainConfig) -> dict:
             if cfg.eval.interval and step % cfg.eval.interval == 0 and step != cfg.steps:
                 metrics.update(evaluate(run, f"step{step}"))
             run.metrics.log(step, metrics)
-            progress.update(bar, completed=step, status=f"reward {metrics.get('reward/mean', float('nan')):.3f} "
-                                                        f"correct {metrics.get('reward/correct', float('nan')):.2f}")
+            status = (f"reward {metrics.get('reward/mean', float('nan')):.3f} correct {metrics.get('reward/correct', float('nan')):.2f} "
+                      f"pool {int(metrics.get('pool/in_pool', 0))}")
+            progress.update(bar, completed=step, status=status)
+            if is_driver() and not progress.console.is_terminal:
+                # Logs (CI, SLURM) get one plain line per step; a terminal gets the live bar.
+                print(f"[grpo] step {step}/{cfg.steps} {status}", file=sys.stderr, flush=True)
             preempted = stop.should_stop()
             if preempted or step == cfg.steps or (cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0):
                 save(run, step, guard)

@@ -9,6 +9,7 @@ target tokens are in the loss.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from typing import Any
 
@@ -79,6 +80,8 @@ def run_sft(cfg: TrainConfig, arch: ArchSpec, tokenizer: Any, initial_weights: A
             dp = policy.groups
             result = policy.train_step(sft_batch(picked, pad_id).shard(dp.dp_rank, dp.dp_size), masked_nll_loss)
             bar.update(job, advance=1, loss=result.loss)
+            if is_driver() and not bar.console.is_terminal:
+                print(f"[sft] step {step + 1}/{s.steps} loss {result.loss:.4f}", file=sys.stderr, flush=True)
             if log is not None:
                 log(step + 1, {"sft/loss": result.loss, "sft/grad_norm": result.grad_norm,
                                "sft/seconds": time.perf_counter() - started})
