@@ -160,6 +160,20 @@ tr_workload_cmd() {
   WORKLOAD_CMD+=("$TR_KEY_CKPT_DIR=$CKPT_DIR" "$TR_KEY_RESUME=true" "$TR_KEY_RUN_DIR=$LOG_DIR" "$@" "${extra[@]}")
 }
 
+# tr_attach_servers TRANSPORT URL...: for WORKLOAD=trainer, append to WORKLOAD_CMD the rollout keys
+# that make the trainer attach to the vLLM servers this job started (rollout.server_urls) instead
+# of starting its own; each server runs PLAN_VLLM_TP GPUs. TRANSPORT dist also passes the weight-
+# sync group's address (SYNC_ADDR, SYNC_PORT), which the servers' workers join.
+tr_attach_servers() {
+  local transport=$1; shift
+  [ "$WORKLOAD" = trainer ] || return 0
+  WORKLOAD_CMD+=("rollout.mode=server" "rollout.server_urls=[$(tr_join , "$@")]" "rollout.tensor_parallel=$PLAN_VLLM_TP"
+                 "rollout.transport=$transport")
+  if [ "$transport" = dist ]; then
+    WORKLOAD_CMD+=("rollout.sync_master_addr=$SYNC_ADDR" "rollout.sync_master_port=$SYNC_PORT")
+  fi
+}
+
 # ------------------------------------------------------------------------------ preemption
 
 _tr_on_signal() {

@@ -2,13 +2,16 @@
 # The CPU job on one node: torchrun with NPROC gloo ranks, checkpointing, preemption + requeue.
 #
 #   sbatch slurm/quickstart_cpu.sh                         (from the repository root)
-#   WORKLOAD=smoke STEPS=2 sbatch slurm/quickstart_cpu.sh  (the launch smoke workload)
+#   STEPS=2 OVERRIDES="grpo.group_size=4" sbatch slurm/quickstart_cpu.sh
+#   WORKLOAD=smoke NPROC=2 sbatch slurm/quickstart_cpu.sh  (the launch smoke workload)
 #
 # Environment (env var > recipe `launch:` > default):
-#   WORKLOAD      smoke | trainer. smoke (default for now): megatron_toolrl.launch.smoke, a tiny
-#                 megatron GPT doing forward passes; trainer: `megatron_toolrl.cli train RECIPE`.
+#   WORKLOAD      trainer (default): `megatron_toolrl.cli train RECIPE`; smoke: a tiny megatron GPT
+#                 doing forward passes and checkpoints (megatron_toolrl.launch.smoke), to check a
+#                 node's launch set-up without a model.
 #   RECIPE        trainer recipe (default examples/quickstart_cpu.yaml; only read for WORKLOAD=trainer)
-#   NPROC         ranks on the node (default: SLURM_CPUS_PER_TASK, else 1)
+#   NPROC         ranks on the node (default 1; the recipe's in-process vLLM engine needs one trainer
+#                 rank: use rollout.mode=server for more)
 #   STEPS         `steps` override (default: none for the trainer, 4 for smoke)
 #   CKPT_DIR      checkpoint directory (default <repo>/checkpoints/<job-name>; shared by requeued runs)
 #   OVERRIDES     more key=value overrides for the workload, space-separated
@@ -34,10 +37,10 @@ done
 source "$_lib" || { echo "slurm/lib.sh not found: submit from the repository root or set TOOLRL_REPO" >&2; exit 2; }
 
 tr_setup
-tr_param WORKLOAD smoke
+tr_param WORKLOAD trainer
 tr_param RECIPE "$REPO/examples/quickstart_cpu.yaml"
 if [ "$WORKLOAD" = trainer ]; then tr_load_recipe "$RECIPE"; fi
-tr_param NPROC "${SLURM_CPUS_PER_TASK:-1}"
+tr_param NPROC 1
 tr_param CKPT_DIR "$REPO/checkpoints/$JOB_NAME"
 tr_param STEPS "$([ "$WORKLOAD" = smoke ] && echo 4)"
 

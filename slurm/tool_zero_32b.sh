@@ -103,10 +103,7 @@ for url in "${urls[@]}"; do tr_wait_http "$url/health" "$VLLM_STARTUP_TIMEOUT"; 
 # Trainer nodes: one torchrun per node; ranks = nodes x GPUS_PER_NODE, megatron TP x PP x DP.
 # The rollout keys are the trainer's external-server settings.
 tr_workload_cmd "$TR_KEY_TP=$PLAN_TP" "$TR_KEY_PP=$PLAN_PP"
-if [ "$WORKLOAD" = trainer ]; then
-  WORKLOAD_CMD+=("rollout.mode=server" "rollout.server_urls=[$TOOLRL_VLLM_URLS]" "rollout.transport=dist"
-                 "rollout.sync_master_addr=$SYNC_ADDR" "rollout.sync_master_port=$SYNC_PORT")
-fi
+tr_attach_servers dist "${urls[@]}"
 # shellcheck disable=SC2046
 tr_run_trainer trainer srun --nodes="$PLAN_TRAINER_NODES" --ntasks-per-node=1 --nodelist="$(tr_join , "${TRAINER_NODES[@]}")" \
   --kill-on-bad-exit=1 --output="$LOG_DIR/trainer_%n_r${RESTART}.log" \

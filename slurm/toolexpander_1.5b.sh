@@ -77,9 +77,7 @@ if [ "$DRYRUN" = 1 ]; then "${node_cmd[@]}" --dry-run | sed "s|^|[dryrun]   $NOD
 for url in "${urls[@]}"; do tr_wait_http "$url/health" "$VLLM_STARTUP_TIMEOUT"; done
 
 tr_workload_cmd "$TR_KEY_TP=$PLAN_TP" "$TR_KEY_PP=$PLAN_PP"
-if [ "$WORKLOAD" = trainer ]; then
-  WORKLOAD_CMD+=("rollout.mode=server" "rollout.server_urls=[$(tr_join , "${urls[@]}")]" "rollout.transport=shm")
-fi
+tr_attach_servers shm "${urls[@]}"
 # shellcheck disable=SC2046
 tr_run_trainer trainer srun --overlap --nodes=1 --ntasks=1 --nodelist="$NODE" --export="ALL,CUDA_VISIBLE_DEVICES=$TRAINER_GPUS" \
   --output="$LOG_DIR/trainer_r${RESTART}.log" \

@@ -92,6 +92,21 @@ def make_tiny_chat_model(out_dir: Path, *, hidden: int = 128, layers: int = 2, v
 
 TEST_MODEL_CACHE = REPO / ".cache" / "test-models"
 
+# Tasks the tiny warm model was trained on (tiny_warm_model(TINY_TASK_OVERRIDES)).
+TINY_TASK_OVERRIDES = ["data.max_tools=1", "data.categories=[single]", "data.domains=[weather,finance]", "prompt.format=hermes"]
+
+# Overrides of examples/quickstart_cpu.yaml that make the trainer run the tiny warm model in
+# seconds per step (add hf_dir, steps and the directories). fp32 end to end: a resumed run
+# must equal the straight one exactly. No spaces inside a value: the SLURM scripts' OVERRIDES
+# variable splits on them.
+TINY_TRAIN_OVERRIDES = [
+    "metrics.tensorboard=false", "grpo.prompts_per_step=4", "grpo.group_size=4", "grpo.micro_batch_size=8",
+    "rollout.max_new_tokens=40", "rollout.kv_cache_gib=1", "data.num_train=16", "data.num_eval=4",
+    "eval.bfcl_categories=[]", "eval.at_start=false", "eval.at_end=false", "metrics.plot=false",
+    "hard_sampling.judge_rollouts=4", "optimizer.lr=1e-3", "data.irrelevance_rate=0.0", "sft.steps=0",
+    "model.precision.params_dtype=fp32", "rollout.dtype=float32", *TINY_TASK_OVERRIDES,
+]
+
 
 def tiny_warm_model(overrides: list[str], sft_steps: int = 150, cache_key: str = "tiny-weather-v1") -> Path:
     """The tiny chat model after an SFT warm start on synthetic tasks rendered as the trainer

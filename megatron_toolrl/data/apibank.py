@@ -32,7 +32,7 @@ from typing import Any
 
 from megatron_toolrl.data.convert import check_calls_against_tools, ground_truth_from_calls, infer_category
 from megatron_toolrl.data.records import FieldError, LoadReport, OnError, json_type, load_records, require
-from megatron_toolrl.data.schema import normalize_tools, python_type_schema
+from megatron_toolrl.data.schema import normalize_tools, python_params_schema
 from megatron_toolrl.data.task import ToolCall, ToolTask
 
 
@@ -104,25 +104,10 @@ def _api_to_tool(api: Any, field: str) -> dict[str, Any]:
     inputs = api.get("input_parameters", {})
     if not isinstance(inputs, dict):
         raise FieldError(f"{field}.input_parameters", f"expected an object, got {json_type(inputs)}")
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for param, spec in inputs.items():
-        where = f"{field}.input_parameters.{param}"
-        if not isinstance(spec, dict):
-            raise FieldError(where, f"expected an object, got {json_type(spec)}")
-        if "type" not in spec:
-            raise FieldError(f"{where}.type", "missing")
-        schema, optional = python_type_schema(spec["type"], f"{where}.type")
-        marked = spec.get("required", True)
-        if not isinstance(marked, bool):
-            raise FieldError(f"{where}.required", f"expected a boolean, got {json_type(marked)}")
-        properties[param] = {**schema, **{k: v for k, v in spec.items() if k not in ("type", "required")}}
-        if marked and not optional:
-            required.append(param)
     tool: dict[str, Any] = {
         "name": name,
         "description": api.get("description", ""),
-        "parameters": {"type": "dict", "properties": properties, "required": required},
+        "parameters": python_params_schema(inputs, f"{field}.input_parameters"),
     }
     if "output_parameters" in api:
         tool["output_parameters"] = api["output_parameters"]

@@ -183,3 +183,26 @@ def python_type_schema(type_text: Any, field: str) -> tuple[dict[str, Any], bool
         if inner_base is not None:
             schema["items"] = {"type": inner_base}
     return schema, optional
+
+
+def python_params_schema(params: dict[str, Any], field: str) -> dict[str, Any]:
+    """xLAM/API-Bank parameters, `{name: {"type": "str, optional", "description": ..., ...}}`,
+    as a JSON-schema object. A parameter is required unless its type string says optional, it
+    has a `default`, or it carries `"required": false` (API-Bank's marker, which is dropped).
+    """
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, spec in params.items():
+        where = f"{field}.{name}"
+        if not isinstance(spec, dict):
+            raise FieldError(where, f"expected an object, got {json_type(spec)}")
+        if "type" not in spec:
+            raise FieldError(f"{where}.type", "missing")
+        schema, optional = python_type_schema(spec["type"], f"{where}.type")
+        marked = spec.get("required", True)
+        if not isinstance(marked, bool):
+            raise FieldError(f"{where}.required", f"expected a boolean, got {json_type(marked)}")
+        properties[name] = {**schema, **{k: v for k, v in spec.items() if k not in ("type", "required")}}
+        if marked and not optional and "default" not in spec:
+            required.append(name)
+    return {"type": "dict", "properties": properties, "required": required}

@@ -28,7 +28,7 @@ from megatron_toolrl.data.convert import (
     infer_category,
 )
 from megatron_toolrl.data.records import FieldError, LoadReport, OnError, json_type, load_records, require
-from megatron_toolrl.data.schema import normalize_tools, python_type_schema
+from megatron_toolrl.data.schema import normalize_tools, python_params_schema
 from megatron_toolrl.data.task import ToolTask
 
 
@@ -83,19 +83,6 @@ def _xlam_tool(tool: Any, field: str) -> dict[str, Any]:
         raise FieldError(f"{field}.parameters", f"expected an object, got {json_type(params)}")
     if params.get("type") in ("object", "dict") and isinstance(params.get("properties"), dict):
         return tool  # already JSON schema (some xLAM-layout exports convert it)
-    properties: dict[str, Any] = {}
-    required: list[str] = []
-    for name, spec in params.items():
-        where = f"{field}.parameters.{name}"
-        if not isinstance(spec, dict):
-            raise FieldError(where, f"expected an object, got {json_type(spec)}")
-        if "type" not in spec:
-            raise FieldError(f"{where}.type", "missing")
-        schema, optional = python_type_schema(spec["type"], f"{where}.type")
-        prop = {**schema, **{k: v for k, v in spec.items() if k != "type"}}
-        properties[name] = prop
-        if not optional and "default" not in spec:
-            required.append(name)
     out = {k: v for k, v in tool.items() if k != "parameters"}
-    out["parameters"] = {"type": "dict", "properties": properties, "required": required}
+    out["parameters"] = python_params_schema(params, f"{field}.parameters")
     return out

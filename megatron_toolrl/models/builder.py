@@ -171,8 +171,25 @@ def build_model_chunks(arch: ArchSpec, cfg: ModelConfig, *, perform_initializati
                 parallel_output=True,
                 vp_stage=stage,
             )
+        _cast_params(chunk, config.params_dtype)
         chunks.append(chunk)
     return chunks
+
+
+def _cast_params(chunk: torch.nn.Module, dtype: torch.dtype) -> None:
+    """Every floating parameter in `dtype`, as Megatron-LM's Float16Module and TE's layers give.
+
+    The local spec builds its norms in fp32 whatever params_dtype says. A bf16 model with fp32
+    norms then runs every RMSNorm unfused (mixed input/weight dtypes), and megatron's
+    Float16OptimizerWithFloat16Params cannot checkpoint it: it keeps the fp32 params in a group
+    of their own that its sharded_state_dict does not map ("Param id N does not match any model
+    sharded param"). Parameters only: buffers such as rotary frequencies stay as built.
+    """
+    if dtype == torch.float32:
+        return
+    for param in chunk.parameters():
+        if param.dtype.is_floating_point and param.dtype != dtype:
+            param.data = param.data.to(dtype)
 
 
 def count_parameters_on_meta(arch: ArchSpec, cfg: ModelConfig | None = None, *, unpadded_vocab: bool = True) -> int:

@@ -86,6 +86,9 @@ class RolloutConfig:
     (and, for "shm", to hand the weights over). None: a fresh directory under /dev/shm."""
     sync_master_addr: str = "127.0.0.1"
     """"dist" transport: address of this (trainer) process that the servers connect to."""
+    sync_master_port: int = 0
+    """"dist" transport: port of the group's store; 0 picks a free one each time the group forms
+    (the servers learn it by RPC). A fixed port suits firewalls that open only known ports."""
     sync_timeout_s: float = 600.0
     """Seconds one weight push (or the dist group set-up) may take."""
     sync_tolerance_mean: float | None = None
@@ -121,6 +124,8 @@ class RolloutConfig:
             for url in self.server_urls:
                 if not url.startswith(("http://", "https://")):
                     raise ConfigError(f"must be http(s) URLs, got {url!r}", field="server_urls")
+        if not 0 <= self.sync_master_port <= 65535:
+            raise ConfigError(f"must be a port number (0 = any free port), got {self.sync_master_port}", field="sync_master_port")
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ConfigError(f"must be in (0, 1], got {self.gpu_memory_utilization}", field="gpu_memory_utilization")
         if self.mode == "inproc" and self.tensor_parallel_size != 1:
@@ -140,10 +145,6 @@ class RolloutConfig:
             self.sync_tolerance_mean if self.sync_tolerance_mean is not None else mean,
             self.sync_tolerance_max if self.sync_tolerance_max is not None else mx,
         )
-
-    @property
-    def server_count(self) -> int:
-        return len(self.server_urls) or self.num_servers
 
     def cpu_bind(self) -> str:
         """The VLLM_CPU_OMP_THREADS_BIND value for this machine."""

@@ -63,9 +63,10 @@ class RestartEvent:
     """Restart + re-sync + probe check."""
 
 
-def _stop_all(servers: list[VLLMServer]) -> None:
+def _shutdown(servers: list[VLLMServer], snapshot: WeightSnapshot) -> None:
     for s in servers:
         s.stop()
+    snapshot.close()
 
 
 class ServerEngine:
@@ -82,7 +83,8 @@ class ServerEngine:
         if cfg.sync_transport == "shm":
             self.transport = ShmTransport(self.snapshot, cfg.sync_timeout_s)
         else:
-            self.transport = DistTransport(self.snapshot, cfg.sync_master_addr, platform.default_backend(), cfg.sync_timeout_s)
+            self.transport = DistTransport(self.snapshot, cfg.sync_master_addr, platform.default_backend(), cfg.sync_timeout_s,
+                                           cfg.sync_master_port)
         if cfg.server_urls:
             self.servers = [VLLMServer(cfg, i, log_dir, external_url=url) for i, url in enumerate(cfg.server_urls)]
         else:
@@ -94,9 +96,9 @@ class ServerEngine:
         self._inflight = [0] * len(self.servers)
         self._recovering = [False] * len(self.servers)
         self._last_probe: ProbeBatch | None = None
-        # Stop the servers when this object is dropped or the interpreter exits: they run in their
-        # own sessions and would otherwise outlive the trainer.
-        self._finalizer = weakref.finalize(self, _stop_all, list(self.servers))
+        # Stop the servers and free the snapshot (RAM, in /dev/shm) when this object is dropped or
+        # the interpreter exits: the servers run in their own sessions and would outlive the trainer.
+        self._finalizer = weakref.finalize(self, _shutdown, list(self.servers), self.snapshot)
         with ThreadPoolExecutor(max_workers=len(self.servers)) as pool:
             starts = [pool.submit(s.start) for s in self.servers]
         failures = [f.exception() for f in starts if f.exception() is not None]
@@ -261,7 +263,7 @@ class ServerEngine:
         action = "waiting for external" if server.external_url else "restarting"
         log.warning("%s vLLM server %d (%s), restart %d/%d", action, server.index, reason, server.restarts, self.cfg.max_restarts)
         started = time.perf_counter()
-        server.kill()
+        server.stop(grace_s=10.0)
         server.start()
         self.restarts.append(RestartEvent(server.index, reason, time.perf_counter() - started))
 

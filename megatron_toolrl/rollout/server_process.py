@@ -128,7 +128,7 @@ class VLLMServer:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 code = self.proc.returncode
-                self._reap()
+                self.stop(grace_s=5.0)  # children it left behind
                 raise ServerError(f"vLLM server {self.index} exited with code {code} during start-up:\n{self.log_tail()}")
             if self.health():
                 return
@@ -178,30 +178,65 @@ class VLLMServer:
         raise ServerError(f"server {self.index} refused to reset its prefix cache: {resp.status_code} {resp.text[:500]}")
 
     def stop(self, grace_s: float = 15.0) -> None:
-        """SIGTERM the whole session, SIGKILL what is left after `grace_s`."""
+        """End every process of the server's session, also after the API process alone died.
+
+        SIGTERM first and wait for the whole session to exit: vLLM's processes share memory
+        segments in /dev/shm (~400 MB for a small model) that only a clean exit, or Python's
+        resource tracker (a member of the session, exiting last), unlinks. SIGKILL whatever is
+        left after `grace_s`, at the price of leaking those segments.
+        """
         if self.proc is None:
             return
+        segments = self._session_shm_segments()
         self._signal_group(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
-        self._reap()
-
-    def kill(self) -> None:
-        self._reap()
-
-    def _reap(self) -> None:
-        # SIGKILL the session even when the API process is already gone: its engine-core child
-        # (holding the model and KV cache) may have outlived it.
-        if self.proc is None:
-            return
-        self._signal_group(signal.SIGKILL)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline:
+            self.proc.poll()  # reap our own child, or it stays in the session as a zombie
+            if not self._session_alive():
+                break
+            time.sleep(0.2)
+        else:
+            log.warning("vLLM server %d (pid %d) still running %.0f s after SIGTERM: SIGKILL", self.index, self.proc.pid, grace_s)
+            self._signal_group(signal.SIGKILL)
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             log.error("vLLM server %d (pid %d) did not exit after SIGKILL", self.index, self.proc.pid)
         self.proc = None
+        # A process that died mid-step (a crash, or the SIGTERM above hitting a busy worker)
+        # leaves its /dev/shm segments behind; nothing else maps them now.
+        for path in segments:
+            if path.exists():
+                path.unlink(missing_ok=True)
+                log.info("removed /dev/shm segment %s left by vLLM server %d", path.name, self.index)
+
+    def _session_shm_segments(self) -> set[Path]:
+        """/dev/shm files mapped by any live process of the server's session (Linux /proc)."""
+        assert self.proc is not None
+        found: set[Path] = set()
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+                if int(stat.rsplit(")", 1)[1].split()[2]) != self.proc.pid:  # field 5: process group
+                    continue
+                maps = Path(f"/proc/{entry}/maps").read_text()
+            except (OSError, ValueError, IndexError):
+                continue  # exited meanwhile, or not ours to read
+            for line in maps.splitlines():
+                path = line.split(maxsplit=5)[5] if len(line.split(maxsplit=5)) == 6 else ""
+                if path.startswith("/dev/shm/"):
+                    found.add(Path(path.removesuffix(" (deleted)")))
+        return found
+
+    def _session_alive(self) -> bool:
+        assert self.proc is not None
+        try:
+            os.killpg(self.proc.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
 
     def _signal_group(self, sig: signal.Signals) -> None:
         assert self.proc is not None

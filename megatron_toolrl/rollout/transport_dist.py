@@ -35,9 +35,10 @@ class DistTransport:
 
     name = "dist"
 
-    def __init__(self, snapshot: WeightSnapshot, master_addr: str, backend: str, timeout_s: float):
+    def __init__(self, snapshot: WeightSnapshot, master_addr: str, backend: str, timeout_s: float, master_port: int = 0):
         self.snapshot = snapshot
         self.master_addr = master_addr
+        self.master_port = master_port
         self.backend = backend
         self.timeout_s = timeout_s
         self._group: SyncGroup | None = None
@@ -117,7 +118,7 @@ class DistTransport:
         self.close()
         tp = servers[0].cfg.tensor_parallel_size
         world_size = 1 + len(servers) * tp
-        port = _free_port(self.master_addr)
+        port = self.master_port or _free_port(self.master_addr)
         pool = ThreadPoolExecutor(max_workers=len(servers) + 1)
         joins = [
             pool.submit(s.rpc, "mtrl_dist_join", [self.master_addr, port, 1 + i * tp, world_size, self.backend, self.timeout_s], self.timeout_s)

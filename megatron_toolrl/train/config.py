@@ -87,8 +87,20 @@ class RolloutSection:
     dtype: EngineDType = "float32"
     """Engine dtype. fp32 on CPU keeps engine and trainer logprobs equal (the sync check's tolerance)."""
     num_servers: int = 1
+    """Server mode: vLLM servers the trainer starts on its own node (ignored with server_urls)."""
+    server_urls: list[str] = field(default_factory=list)
+    """Server mode: attach to vLLM servers started elsewhere (the SLURM scripts' rollout nodes,
+    `python -m megatron_toolrl.launch.vllm_node`) instead of starting any. Empty: start locally."""
+    tensor_parallel: int = 1
+    """Server mode: vLLM tensor parallelism of each server (must match the external servers':
+    the weight-sync group has 1 + servers x tensor_parallel ranks)."""
     transport: SyncTransportName = "shm"
     """Weight-sync transport for servers: 'shm' (same node) or 'dist' (torch.distributed group)."""
+    sync_master_addr: str = "127.0.0.1"
+    """'dist' transport: this trainer's address as the servers reach it (the SLURM head node)."""
+    sync_master_port: int = 0
+    """'dist' transport: port of the weight-sync group's store on sync_master_addr. 0: any free
+    port (told to the servers by RPC); set it where a firewall opens only known ports."""
     max_model_len: int = 2048
     kv_cache_gib: int = 1
     temperature: float = 1.0
@@ -98,6 +110,21 @@ class RolloutSection:
     """Generation budget per completion."""
     verify_every: int = 1
     """Check engine-vs-trainer logprobs on the probe batch every this many pushes (1 = every push)."""
+
+    def __post_init__(self) -> None:
+        if self.server_urls and self.mode != "server":
+            raise ConfigError("server_urls needs rollout.mode=server", field="rollout.server_urls")
+        for url in self.server_urls:
+            if not str(url).startswith(("http://", "https://")):
+                raise ConfigError(f"must be http(s) URLs, got {url!r}", field="rollout.server_urls")
+        if self.tensor_parallel < 1:
+            raise ConfigError(f"must be >= 1, got {self.tensor_parallel}", field="rollout.tensor_parallel")
+        if self.mode == "inproc" and self.tensor_parallel != 1:
+            raise ConfigError("the in-process engine runs one worker; use rollout.mode=server for TP > 1",
+                              field="rollout.tensor_parallel")
+        if not 0 <= self.sync_master_port <= 65535:
+            raise ConfigError(f"must be a port number (0 = any free port), got {self.sync_master_port}",
+                              field="rollout.sync_master_port")
 
 
 @dataclass

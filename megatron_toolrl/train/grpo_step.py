@@ -88,6 +88,9 @@ def collect_rollouts(run: Run, step: int) -> Rollouts:
     metrics["rollout/groups_kept"] = len(kept_tasks)
     all_rewards = torch.tensor([r for b in batches for r in b.rewards]).view(-1, n)
     metrics["rollout/zero_variance_groups"] = float((all_rewards.max(1).values == all_rewards.min(1).values).float().mean())
+    if rewards:  # of the groups trained on (none under dynamic sampling, which keeps only groups with signal)
+        kept = torch.tensor(rewards).view(-1, n)
+        metrics["rollout/kept_zero_variance_groups"] = float((kept.max(1).values == kept.min(1).values).float().mean())
     lengths = [len(c.token_ids) for g in groups for c in g]
     metrics["rollout/response_tokens_mean"] = sum(lengths) / max(len(lengths), 1)
     metrics["rollout/truncated_frac"] = sum(c.finish_reason == "length" for g in groups for c in g) / max(len(lengths), 1)

@@ -45,7 +45,12 @@ def train(cfg: TrainConfig) -> dict:
     run = build_run(cfg, initial_weights)
     guard = CollapseGuard(cfg.guard)
     start = restore(run, resume_from, guard) if resume_from is not None else 0
-    run.metrics.truncate_after(start)
+    if resume_from is not None and is_driver():
+        print(f"[resume] from step {start} of {cfg.checkpoint.dir}", flush=True)
+    if resume_from is not None:
+        run.metrics.truncate_after(start)
+    elif (earlier := run.metrics.set_aside()) is not None:
+        print(f"[metrics] {run.metrics.path} held an earlier run's metrics: kept as {earlier.name}", flush=True)
     if is_driver():
         (run.run_dir / "config.json").write_text(json.dumps(to_dict(cfg), indent=2))
     # The engine starts from the HF dir: evaluating now scores the model as released, before any
@@ -131,13 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-"):
         print("usage: megatron-toolrl train CONFIG.yaml [key=value ...]", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     try:
         cfg = load_config(TrainConfig, argv[0], argv[1:])
+        summary = train(cfg)
     except ToolRLError as err:
+        # Bad config, data or checkpoint, found before or during set-up: a message, not a traceback.
         print(f"megatron-toolrl train: {err}", file=sys.stderr)
+        destroy_parallel()
         return 2
-    started = time.perf_counter()
-    summary = train(cfg)
     summary["seconds"] = round(time.perf_counter() - started, 1)
     if is_driver():
         print(json.dumps(summary))

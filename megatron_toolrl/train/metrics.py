@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,20 @@ class MetricsWriter:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(log_dir=str(tensorboard_dir))
+
+    def set_aside(self) -> Path | None:
+        """A fresh run in a directory that holds an earlier run's metrics: keep those under a
+        dated name (never mix two runs in one file, never delete one). Returns the new name."""
+        if not self.enabled or not self.path.exists() or self.path.stat().st_size == 0:
+            return None
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime(self.path.stat().st_mtime))
+        kept = self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}")
+        n = 1
+        while kept.exists():  # two runs within a second
+            n += 1
+            kept = self.path.with_name(f"{self.path.stem}.{stamp}-{n}{self.path.suffix}")
+        self.path.rename(kept)
+        return kept
 
     def truncate_after(self, step: int) -> None:
         """Drop lines of steps > `step` (a resumed run rewrites them)."""

@@ -17,6 +17,7 @@ import torch.distributed as dist
 
 from megatron_toolrl.data.demos import DemoPool
 from megatron_toolrl.data.task import ToolTask
+from megatron_toolrl.errors import ConfigError
 from megatron_toolrl.grpo.hard_pool import HardSamplePool
 from megatron_toolrl.models import ArchSpec, arch_from_hf
 from megatron_toolrl.policy import MegatronPolicy, OptimizerSettings
@@ -110,6 +111,13 @@ def build_run(cfg: TrainConfig, initial_weights: Any) -> Run:
     or an HF-named state dict (e.g. after an SFT warm start)."""
     from transformers import AutoTokenizer
 
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    if cfg.rollout.mode == "inproc" and world > 1:
+        # vLLM initialises its own distributed state inside the driver and takes the trainer's
+        # default group for its world: its group creation then waits forever for the other ranks.
+        raise ConfigError(f"the in-process engine needs a single trainer process, this run has {world}: "
+                          "use rollout.mode=server for data, tensor or pipeline parallel training",
+                          field="rollout.mode")
     arch = arch_from_hf(cfg.hf_dir)
     policy = build_policy(cfg, arch, initial_weights)
     reference = None
@@ -150,8 +158,10 @@ def start_engine(cfg: TrainConfig, initial_weights: Any):
 
     r = cfg.rollout
     rc = RolloutConfig(hf_dir=cfg.hf_dir, mode=r.mode, dtype=r.dtype, max_model_len=r.max_model_len,
-                       kv_cache_gib=r.kv_cache_gib, num_servers=r.num_servers, sync_transport=r.transport,
-                       seed=cfg.seed)
+                       kv_cache_gib=r.kv_cache_gib, num_servers=len(r.server_urls) or r.num_servers,
+                       server_urls=tuple(r.server_urls), tensor_parallel_size=r.tensor_parallel,
+                       sync_transport=r.transport, sync_master_addr=r.sync_master_addr,
+                       sync_master_port=r.sync_master_port, seed=cfg.seed)
     if r.mode == "inproc":
         from megatron_toolrl.rollout.inproc import InprocEngine
 

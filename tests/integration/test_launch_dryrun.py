@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from megatron_toolrl.config import load_config
 from megatron_toolrl.launch.config import LaunchConfig
 from megatron_toolrl.launch.planner import plan
 from megatron_toolrl.rollout.engine_env import WORKER_EXTENSION
+from megatron_toolrl.train.config import TrainConfig
 from tests.helpers import REPO
 
 SLURM = REPO / "slurm"
@@ -109,6 +111,13 @@ def test_tool_zero_32b_dryrun_follows_the_plan(nodes, recipe_32b, tmp_path):
     urls = [f"http://{n}:{8000 + e}" for n in rollouts for e in range(8 // p.engines.tensor_parallel)]
     assert f"rollout.server_urls=[{','.join(urls)}]" in torchrun
     assert f"rollout.sync_master_addr={trainers[0]}" in torchrun
+    assert f"rollout.tensor_parallel={p.engines.tensor_parallel}" in torchrun
+    # The trainer accepts every key the script passes, and reads them as the external servers.
+    overrides = torchrun[torchrun.index(str(recipe_32b)) + 1:]
+    cfg = load_config(TrainConfig, recipe_32b, overrides)
+    assert cfg.rollout.mode == "server" and cfg.rollout.transport == "dist"
+    assert cfg.rollout.server_urls == urls and cfg.rollout.tensor_parallel == p.engines.tensor_parallel
+    assert cfg.rollout.sync_master_addr == trainers[0] and cfg.rollout.sync_master_port == 29600
 
     servers = engines(proc.stdout)
     assert sorted(servers) == rollouts
@@ -171,6 +180,9 @@ def test_toolexpander_1_5b_splits_one_node_between_trainer_and_engines(tmp_path)
     assert "--overlap" in trainer and "--overlap" in node
     assert flag(trainer, "--nproc-per-node") == str(p.split.trainer_gpus)
     assert "rollout.transport=shm" in trainer
+    cfg = load_config(TrainConfig, recipe, trainer[trainer.index(str(recipe)) + 1:])
+    assert cfg.rollout.server_urls == [f"http://127.0.0.1:{8000 + e}" for e in range(p.engines.engines)]
+    assert cfg.rollout.tensor_parallel == p.engines.tensor_parallel and cfg.rollout.transport == "shm"
     assert len(engines(proc.stdout)["gpu007"]) == p.engines.engines
 
 
@@ -186,7 +198,10 @@ def test_convert_and_quickstart_dryruns(tmp_path):
     quick = dryrun("quickstart_cpu.sh", {"SLURM_CPUS_PER_TASK": "2", "STEPS": "3", "CKPT_DIR": "/c"}, tmp_path)
     assert quick.returncode == 0, quick.stderr
     argv = steps(quick.stdout)["trainer"]
-    assert flag(argv, "--nproc-per-node") == "2" and flag(argv, "--cpus-per-task") == "2"
+    assert flag(argv, "--nproc-per-node") == "1" and flag(argv, "--cpus-per-task") == "2"
     module = argv[argv.index("-m", argv.index("torch.distributed.run")) + 1:]
-    assert module[0] == "megatron_toolrl.launch.smoke"
+    assert module[:3] == ["megatron_toolrl.cli", "train", str(REPO / "examples" / "quickstart_cpu.yaml")]
     assert {"checkpoint.dir=/c", "checkpoint.resume=true", "steps=3"} <= set(module)
+    smoke = dryrun("quickstart_cpu.sh", {"WORKLOAD": "smoke", "NPROC": "2", "CKPT_DIR": "/c"}, tmp_path)
+    argv = steps(smoke.stdout)["trainer"]
+    assert flag(argv, "--nproc-per-node") == "2" and "megatron_toolrl.launch.smoke" in argv and "steps=4" in argv

@@ -7,7 +7,6 @@ import torch
 from transformers import AutoTokenizer
 
 from megatron_toolrl.rollout.config import RolloutConfig
-from megatron_toolrl.rollout.hf_reference import HFReference
 from megatron_toolrl.rollout.inproc import InprocEngine
 from megatron_toolrl.rollout.types import ProbeBatch, SamplingSettings
 from megatron_toolrl.rollout.verify import SyncMismatchError
@@ -36,16 +35,6 @@ def engine():
     eng = InprocEngine(RolloutConfig(hf_dir=MODEL_DIR, mode="inproc", dtype="float32", max_model_len=1024, kv_cache_gib=1))
     yield eng
     eng.close()
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return HFReference(MODEL_DIR)
-
-
-@pytest.fixture(scope="module")
-def original(ref):
-    return ref.named_weights()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import pytest
 import requests
 
 from megatron_toolrl.rollout.config import RolloutConfig
-from megatron_toolrl.rollout.hf_reference import HFReference
 from megatron_toolrl.rollout.server import ServerEngine
 from megatron_toolrl.rollout.types import SamplingSettings
 from tests.integration.dist_scripts.rollout_common import (
@@ -44,16 +43,6 @@ def engine(tmp_path_factory):
     eng = ServerEngine(cfg)
     yield eng
     eng.close()
-
-
-@pytest.fixture(scope="module")
-def ref():
-    return HFReference(MODEL_DIR)
-
-
-@pytest.fixture(scope="module")
-def original(ref):
-    return ref.named_weights()
 
 
 @pytest.fixture(scope="module")

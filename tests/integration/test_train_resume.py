@@ -18,11 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SMOLLM2_DIR, tiny_warm_model
+from tests.helpers import REPO, SMOLLM2_DIR, TINY_TASK_OVERRIDES, TINY_TRAIN_OVERRIDES, tiny_warm_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
-TASK_OVERRIDES = ["data.max_tools=1", "data.categories=[single]", "data.domains=[weather,finance]", "prompt.format=hermes"]
 # Metrics that measure time, not behaviour, differ between any two runs.
 TIMING_PREFIXES = ("time/", "rollout/seconds", "sync/seconds", "sft/seconds")
 
@@ -31,19 +30,14 @@ TIMING_PREFIXES = ("time/", "rollout/seconds", "sync/seconds", "sft/seconds")
 def warm_model() -> Path:
     if not (SMOLLM2_DIR / "chat_template.jinja").exists():
         pytest.fail("artifacts/smollm2-135m-instruct is missing: run `make model` (make test does)")
-    return tiny_warm_model(TASK_OVERRIDES)
+    return tiny_warm_model(TINY_TASK_OVERRIDES)
 
 
 def train_cmd(model: Path, run_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable, "-m", "megatron_toolrl.cli", "train", str(REPO / "examples" / "quickstart_cpu.yaml"),
-        f"hf_dir={model}", f"metrics.dir={run_dir}", f"checkpoint.dir={run_dir / 'ckpt'}", "metrics.tensorboard=false",
-        "steps=6", "checkpoint.interval=3", "grpo.prompts_per_step=4", "grpo.group_size=4", "grpo.micro_batch_size=8",
-        "rollout.max_new_tokens=40", "rollout.kv_cache_gib=1", "data.num_train=16", "data.num_eval=4",
-        "eval.bfcl_categories=[]", "eval.at_start=false", "eval.at_end=false", "metrics.plot=false",
-        "hard_sampling.judge_rollouts=4", "optimizer.lr=1e-3", "data.irrelevance_rate=0.0", "sft.steps=0",
-        # fp32 end to end: the resumed run must equal the straight one exactly.
-        "model.precision.params_dtype=fp32", "rollout.dtype=float32", *TASK_OVERRIDES, *extra,
+        f"hf_dir={model}", f"metrics.dir={run_dir}", f"checkpoint.dir={run_dir / 'ckpt'}",
+        "steps=6", "checkpoint.interval=3", *TINY_TRAIN_OVERRIDES, *extra,
     ]
 
 
@@ -119,3 +113,40 @@ def test_sigusr1_checkpoints_and_exits_with_the_preemption_code(warm_model, tmp_
     assert step == summary["steps"]
     state = json.loads((run_dir / "ckpt" / f"step_{step}" / "policy_state.json").read_text())
     assert state["extra"]["step"] == step and "pool" in state["extra"] and "sampler" in state["extra"]
+
+
+def test_dynamic_sampling_trains_only_on_groups_with_signal(warm_model, tmp_path):
+    """DAPO's dynamic sampling: groups whose rewards all tie are dropped and more prompts sampled.
+    Without it this tiny run's second step is all ties (no gradient); with it, every kept group
+    has reward variance and the trainer needed extra rounds to fill the batch."""
+    run_dir = tmp_path / "dynamic"
+    summary = run_to_end(train_cmd(warm_model, run_dir, "steps=3", "checkpoint.interval=0", "grpo.dynamic_sampling=true",
+                                   "grpo.dynamic_sampling_max_rounds=4"))
+    assert summary["steps"] == 3
+    rows = step_metrics(run_dir)
+    assert all(r.get("rollout/kept_zero_variance_groups", 0.0) == 0.0 for r in rows.values()), rows
+    assert all(r["rollout/groups_kept"] <= 4 for r in rows.values())
+    assert any(r["rollout/rounds"] > 1 for r in rows.values())
+    assert all(r["optim/grad_norm"] > 0 for r in rows.values() if r["rollout/groups_kept"] > 0)
+
+
+def test_tool_zero_mode_runs_the_zero_template_and_shifts_the_reward(warm_model, tmp_path):
+    """Tool Zero / GG-GRPO end to end: plain-text zero template, no hard-sample pool, and reward
+    coefficients that move from the exploratory terms to strict AST over the schedule's window."""
+    run_dir = tmp_path / "tool_zero"
+    summary = run_to_end(train_cmd(
+        warm_model, run_dir, "mode=tool_zero", "steps=3", "checkpoint.interval=0", "prompt.style=zero",
+        "hard_sampling.enabled=false", "optimizer.lr_schedule.style=constant",
+        "reward.schedule.shape=linear", "reward.schedule.start_step=1", "reward.schedule.end_step=3",
+        "reward.format.weight.start=1.0", "reward.format.weight.end=0.0",
+        "reward.partial.weight.start=1.0", "reward.partial.weight.end=0.0",
+        "reward.ast.weight.start=0.0", "reward.ast.weight.end=2.0"))
+    assert summary["mode"] == "tool_zero" and summary["steps"] == 3
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["prompt"]["style"] == "zero" and not config["hard_sampling"]["enabled"]
+    rows = step_metrics(run_dir)
+    ast_weight = [rows[s]["reward/coef/ast.weight"] for s in (1, 2, 3)]
+    format_weight = [rows[s]["reward/coef/format.weight"] for s in (1, 2, 3)]
+    assert ast_weight == pytest.approx([0.0, 1.0, 2.0]) and format_weight == pytest.approx([1.0, 0.5, 0.0])
+    # The pool is off: nothing is marked hard.
+    assert all(r.get("pool/total_became_hard", 0.0) == 0.0 for r in rows.values())

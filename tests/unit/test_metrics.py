@@ -1,5 +1,6 @@
 """Metrics: JSONL is exact and truncatable for resume; the plot is a real PNG with the panels."""
 
+import json
 import os
 import signal
 
@@ -34,3 +35,19 @@ def test_stop_request_sets_flag_on_signal():
         assert stop.should_stop() and stop.requested == signal.SIGUSR1
     finally:
         stop.restore()
+
+
+def test_a_fresh_run_sets_an_earlier_runs_metrics_aside(tmp_path):
+    first = MetricsWriter(tmp_path / "metrics.jsonl", tensorboard_dir=None)
+    first.log(1, {"reward/mean": 0.5})
+    first.close()
+    second = MetricsWriter(tmp_path / "metrics.jsonl", tensorboard_dir=None)
+    kept = second.set_aside()
+    assert kept is not None and kept.parent == tmp_path and kept.name.startswith("metrics.") and kept.suffix == ".jsonl"
+    assert json.loads(kept.read_text()) == {"step": 1, "reward/mean": 0.5}  # nothing lost
+    assert not (tmp_path / "metrics.jsonl").exists()
+    second.log(1, {"reward/mean": 0.7})
+    assert [json.loads(line)["reward/mean"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [0.7]
+    again = second.set_aside()  # within the same second as the first: a second name, not an overwrite
+    assert again is not None and again != kept and kept.exists() and len(list(tmp_path.glob("metrics.*.jsonl"))) == 2
+    assert MetricsWriter(tmp_path / "none.jsonl", None).set_aside() is None

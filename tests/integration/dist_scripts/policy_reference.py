@@ -42,8 +42,9 @@ def reference_run(workdir: Path, tied: bool) -> None:
     pc.emit(f"reference_{tag}", result)
 
 
-def bf16_run() -> None:
-    """bf16 parameters: the optimizer keeps fp32 master weights and a step runs."""
+def bf16_run(workdir: Path) -> None:
+    """bf16 parameters: the optimizer keeps fp32 master weights, a step runs, and the run
+    checkpoints and resumes (the local spec's norms must be bf16 too for megatron's optimizer)."""
     init_parallel(pc.model_config(dtype="bf16").parallel, seed=pc.SEED)
     policy = MegatronPolicy(pc.tiny_arch(), pc.model_config(dtype="bf16"), pc.optim_settings(), micro_batch_size=4)
     batch = pc.make_batch()
@@ -65,6 +66,12 @@ def bf16_run() -> None:
             "logprobs_dtype": str(policy.compute_logprobs(batch).dtype),
         },
     )
+    policy.save_checkpoint(workdir / "bf16_step2")
+    continued = policy.train_step(batch, masked_nll_loss).loss
+    resumed_policy = MegatronPolicy(pc.tiny_arch(), pc.model_config(dtype="bf16"), pc.optim_settings(), micro_batch_size=4)
+    resumed_policy.load_checkpoint(workdir / "bf16_step2")
+    resumed = resumed_policy.train_step(batch, masked_nll_loss).loss
+    pc.emit("bf16_resume", {"continued": continued, "resumed": resumed})
 
 
 def bad_checkpoints(workdir: Path) -> None:
@@ -145,7 +152,7 @@ def main() -> None:
     workdir = Path(sys.argv[1])
     reference_run(workdir, tied=False)
     reference_run(workdir, tied=True)
-    bf16_run()
+    bf16_run(workdir)
     bad_checkpoints(workdir)
     overwrite_checkpoint(workdir)
     destroy_parallel()
