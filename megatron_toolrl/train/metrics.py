@@ -88,6 +88,10 @@ def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+SFT_SUFFIX = "_after_sft"
+"""Step-0 evaluations of the SFT warm-started policy carry this suffix (train/loop.py)."""
+
+
 def plot_metrics(jsonl_path: str | Path, png_path: str | Path, title: str = "") -> Path | None:
     """One PNG with a panel per group of PLOT_PANELS that has data. Returns the path, or None."""
     records = read_metrics(jsonl_path)
@@ -109,7 +113,16 @@ def plot_metrics(jsonl_path: str | Path, png_path: str | Path, title: str = "") 
     fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels)), squeeze=False)
     for ax, (panel_title, chosen) in zip(axes[:, 0], panels):
         for name in chosen:
+            if name.endswith(SFT_SUFFIX):
+                continue  # drawn as the start of its base series below
             points = [(r["step"], r[name]) for r in records if _finite(r.get(name))]
+            after_sft = [(r["step"], r[name + SFT_SUFFIX]) for r in records if _finite(r.get(name + SFT_SUFFIX))]
+            if after_sft and points and points[0][0] == 0:
+                # With an SFT warm start, step 0 has two evaluations: the released model (a lone
+                # marker) and the warm-started policy GRPO starts from (the line's first point).
+                ax.plot([0], [points[0][1]], marker="o", fillstyle="none", linestyle="none", label=f"{name} (released model)")
+                points = after_sft[:1] + points[1:]
+                name = f"{name} (from SFT warm start)"
             if points:
                 xs, ys = zip(*points)
                 ax.plot(xs, ys, marker="." if len(points) < 40 else None, label=name)
