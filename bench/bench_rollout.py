@@ -116,7 +116,7 @@ def restart_seconds(engine, cfg: RolloutConfig):
         engine = start_engine(cfg)
     else:
         for server in engine.servers:
-            server.kill()
+            server.stop()
             server.start()
     return time.perf_counter() - t0, engine
 
