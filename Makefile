@@ -24,8 +24,11 @@ test: venv model
 test-unit: venv
 	@$(PY) -m pytest tests/unit -q $(PYTEST_ARGS)
 
+# Benchmark-only packages (TRL for the GRPO comparison) go into the same venv, pinned and
+# constrained by the lock so that nothing the trainer uses changes version.
 bench: venv model
-	@$(PY) bench/run_all.py
+	@$(PY) -m pip install -q --disable-pip-version-check -c requirements/cpu-lock.txt -r bench/requirements.txt
+	@$(PY) bench/run_all.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
