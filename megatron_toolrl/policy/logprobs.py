@@ -135,6 +135,13 @@ def vocab_parallel_entropy(
     return sum_exp.log() - weighted / sum_exp
 
 
+def _window(logits: torch.Tensor, input_ids: torch.Tensor) -> int:
+    """Sequence position of `logits[:, 0]`: logits may cover only the last L <= T positions."""
+    if logits.dim() != 3 or logits.shape[0] != input_ids.shape[0] or not 1 <= logits.shape[1] <= input_ids.shape[1]:
+        raise ValueError(f"logits {tuple(logits.shape)} do not cover the last positions of input_ids {tuple(input_ids.shape)}")
+    return input_ids.shape[1] - logits.shape[1]
+
+
 def next_token_logprobs(
     logits: torch.Tensor,
     input_ids: torch.Tensor,
@@ -146,17 +153,21 @@ def next_token_logprobs(
     """Token-aligned log-probabilities of a batch of sequences.
 
     Args:
-        logits: (B, T, V_local) the model's output; position t predicts token t + 1.
+        logits: (B, L, V_local) the model's output at the last L <= T positions of each sequence
+            (L = T: all of them; a policy skips the LM head over a prefix no loss needs, see
+            `MegatronPolicy.response_logits_only`); logits at position t predict token t + 1.
         input_ids: (B, T) the sequences.
 
-    Returns: (B, T) fp32 where out[:, t] = log p(input_ids[:, t] | input_ids[:, :t]) for t >= 1
-    and out[:, 0] = 0 (the first token has no prefix). This is the alignment of `input_ids`,
-    of a loss mask over response tokens, and of the per-token logprobs a sampler reports.
+    Returns: (B, T) fp32 where out[:, t] = log p(input_ids[:, t] | input_ids[:, :t]) for
+    t > T - L, and 0 for t <= T - L (no logits predict those tokens; t = 0 has no prefix at all).
+    This is the alignment of `input_ids`, of a loss mask over response tokens, and of the
+    per-token logprobs a sampler reports.
     """
+    start = _window(logits, input_ids)
     lp = vocab_parallel_logprobs(
-        logits[:, :-1], input_ids[:, 1:], vocab_size=vocab_size, tp_group=tp_group, temperature=temperature
+        logits[:, :-1], input_ids[:, start + 1 :], vocab_size=vocab_size, tp_group=tp_group, temperature=temperature
     )
-    return F.pad(lp, (1, 0))
+    return F.pad(lp, (start + 1, 0))
 
 
 def next_token_entropy(
@@ -165,8 +176,13 @@ def next_token_entropy(
     vocab_size: int,
     tp_group: ProcessGroup | None = None,
     temperature: float = 1.0,
+    seq_len: int | None = None,
 ) -> torch.Tensor:
-    """(B, T) fp32 entropy of the distribution that token t was drawn from (same alignment as
-    `next_token_logprobs`: out[:, t] comes from logits[:, t - 1]; out[:, 0] = 0)."""
+    """(B, T) fp32 entropy of the distribution that token t was drawn from (same alignment and
+    window as `next_token_logprobs`: out[:, t] comes from logits at position t - 1; `seq_len` is
+    T when the logits cover only the last L < T positions; out is 0 where no logits exist)."""
+    seq_len = logits.shape[1] if seq_len is None else seq_len
+    if not 1 <= logits.shape[1] <= seq_len:
+        raise ValueError(f"logits {tuple(logits.shape)} cover more positions than seq_len {seq_len}")
     ent = vocab_parallel_entropy(logits[:, :-1], vocab_size=vocab_size, tp_group=tp_group, temperature=temperature)
-    return F.pad(ent, (1, 0))
+    return F.pad(ent, (seq_len - logits.shape[1] + 1, 0))

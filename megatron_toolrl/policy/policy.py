@@ -43,7 +43,8 @@ LossFn = Callable[[torch.Tensor, torch.Tensor, TokenBatch, TokenCounts], tuple[t
 """loss_fn(logprobs (b, T), entropy (b, T), micro_batch, global_counts) -> (loss, metrics).
 
 `logprobs` carry gradients; `entropy` is detached (a metric). Both are token-aligned (see
-policy.batch). The loss must be this micro-batch's share of the global loss, i.e. normalised by
+policy.batch); with `MegatronPolicy.response_logits_only` both are 0 before the micro-batch's
+first loss-mask position, where the LM head is skipped. The loss must be this micro-batch's share of the global loss, i.e. normalised by
 `global_counts`, not by the micro-batch's own token count. Metrics are scalar tensors that are
 *summed* over micro-batches and DP ranks, so they too should be shares of a global value.
 """
@@ -121,10 +122,17 @@ class MegatronPolicy:
         micro_batch_size: int,
         temperature: float = 1.0,
         initial_weights: "str | Path | Mapping[str, torch.Tensor] | None" = None,
+        response_logits_only: bool = True,
     ) -> None:
         """Build this rank's model chunks (after `parallel.init_parallel`), load `initial_weights`
         (an HF directory or HF-named full tensors) through the bridge when given, then wrap them
-        in megatron DDP and build the optimizer and LR schedule."""
+        in megatron DDP and build the optimizer and LR schedule.
+
+        `response_logits_only`: run the LM head (and the log-softmax after it) only from each
+        micro-batch's first loss-mask position on, in `train_step` and in
+        `compute_logprobs(masked_only=True)`. A GRPO sequence is mostly prompt, and the head over
+        a 49k-152k vocabulary is a large share of the step (bench/profile_grpo_update.py).
+        Ignored under sequence parallelism, where the head's input is split over the sequence."""
         if micro_batch_size < 1:
             raise ValueError(f"micro_batch_size must be >= 1, got {micro_batch_size}")
         if temperature <= 0:
@@ -147,6 +155,25 @@ class MegatronPolicy:
         self.optimizer = build_optimizer(self.chunks, optim, self.params_dtype)
         self.scheduler = LRScheduler(optim.lr_schedule, optim.lr, optim.weight_decay)
         self.scheduler.apply(self.optimizer.param_groups)
+        self.response_logits_only = response_logits_only
+        # Sequence position the LM head starts at for the micro-batch being run (0 = all).
+        self._head_start = 0
+        for chunk in self.chunks:
+            head = getattr(chunk.module, "output_layer", None)  # last pipeline stage only
+            if head is not None:
+                head.register_forward_pre_hook(self._skip_head_prefix)
+
+    def _skip_head_prefix(self, _module: torch.nn.Module, args: tuple) -> tuple | None:
+        # The head's input is (s, b, h); positions before _head_start need no logits.
+        return (args[0][self._head_start :], *args[1:]) if self._head_start else None
+
+    def _head_start_for(self, mb: TokenBatch, masked_only: bool) -> int:
+        """First position whose logits a loss-mask token of `mb` needs (token t uses position t - 1)."""
+        if not (masked_only and self.response_logits_only) or self.model_cfg.parallel.sequence_parallel:
+            return 0
+        masked = (mb.loss_mask != 0).any(dim=0).nonzero()
+        first_token = int(masked[0]) if len(masked) else mb.seq_len - 1
+        return max(first_token - 1, 0)
 
     @property
     def vocab_size(self) -> int:
@@ -167,13 +194,21 @@ class MegatronPolicy:
         # last minibatch) is not forced to a multiple of micro_batch_size.
         return batch.to(platform.device()).split(self.micro_batch_size, allow_uneven=self.groups.pp_size == 1)
 
-    def _run_schedule(self, micro: list[TokenBatch], loss_for_output: Callable, forward_only: bool) -> list:
+    def _run_schedule(
+        self, micro: list[TokenBatch], loss_for_output: Callable, forward_only: bool, masked_only: bool
+    ) -> list:
+        """megatron's schedule over `micro`; `loss_for_output(mb, output)` gets each micro-batch's
+        logits, which cover only its last positions when `masked_only` (see response_logits_only)."""
         from megatron.core.pipeline_parallel import get_forward_backward_func
 
         def forward_step(data_iterator: Iterator[TokenBatch], model: torch.nn.Module) -> tuple[torch.Tensor, Callable]:
             mb = next(data_iterator)
-            # attention_mask=None: causal; right padding never leaks into earlier positions.
-            output = model(mb.input_ids, mb.positions(), None)
+            self._head_start = self._head_start_for(mb, masked_only)
+            try:
+                # attention_mask=None: causal; right padding never leaks into earlier positions.
+                output = model(mb.input_ids, mb.positions(), None)
+            finally:
+                self._head_start = 0
             return output, partial(loss_for_output, mb)
 
         # Interleaved pipelining pulls micro-batches separately for each model chunk.
@@ -191,10 +226,14 @@ class MegatronPolicy:
     # ---------------------------------------------------------------- forward only
 
     @torch.no_grad()
-    def compute_logprobs(self, batch: TokenBatch, temperature: float | None = None) -> torch.Tensor:
+    def compute_logprobs(
+        self, batch: TokenBatch, temperature: float | None = None, *, masked_only: bool = False
+    ) -> torch.Tensor:
         """(B, T) fp32 token-aligned logprobs at the policy's temperature (or `temperature`: 1.0
         gives raw-logit logprobs, as inference engines report them), on every rank of the
-        pipeline (out[:, 0] = 0; see policy.batch for the alignment)."""
+        pipeline (out[:, 0] = 0; see policy.batch for the alignment). `masked_only`: only the
+        positions a loss reads need be right; with `response_logits_only` the ones before each
+        micro-batch's first loss-mask position are then 0."""
         temperature = self.temperature if temperature is None else temperature
 
         def logprob_output(mb: TokenBatch, output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -205,7 +244,7 @@ class MegatronPolicy:
 
         micro = self._micro_batches(batch)
         with platform.cuda_to_cpu():
-            store = self._run_schedule(micro, logprob_output, forward_only=True)
+            store = self._run_schedule(micro, logprob_output, forward_only=True, masked_only=masked_only)
         if self.groups.is_last_stage:
             logprobs = torch.cat([out["logprobs"] for out in store])
         else:
@@ -226,7 +265,7 @@ class MegatronPolicy:
         self.optimizer.zero_grad()
         lr = self.scheduler.apply(self.optimizer.param_groups)
         with platform.cuda_to_cpu():
-            store = self._run_schedule(micro, loss_for_output, forward_only=False)
+            store = self._run_schedule(micro, loss_for_output, forward_only=False, masked_only=True)
             update_successful, grad_norm, _ = self.optimizer.step()
         if update_successful:
             self.scheduler.advance()
@@ -245,7 +284,7 @@ class MegatronPolicy:
         kwargs = dict(vocab_size=self.vocab_size, tp_group=self.groups.tp, temperature=self.temperature)
         logprobs = next_token_logprobs(output, mb.input_ids, **kwargs)
         with torch.no_grad():
-            entropy = next_token_entropy(output.detach(), **kwargs)
+            entropy = next_token_entropy(output.detach(), seq_len=mb.seq_len, **kwargs)
         loss, metrics = loss_fn(logprobs, entropy, mb, counts)
         if loss.dim() != 0:
             raise ValueError(f"loss_fn must return a scalar loss, got shape {tuple(loss.shape)}")

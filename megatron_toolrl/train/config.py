@@ -144,6 +144,11 @@ class GRPOConfig:
     """Optimizer steps per pass (the batch is split into this many minibatches)."""
     micro_batch_size: int = 4
     """Sequences per forward/backward (memory knob; the result does not depend on it)."""
+    recompute_old_logprobs: bool = False
+    """Run the separate old-logprob forward pass even when the update is one on-policy optimizer
+    step (epochs_per_batch = minibatches = 1). There the old logprobs are the current ones
+    detached, so by default the pass is skipped and the ratio is exactly 1 (TRL does the same);
+    with more epochs or minibatches the pass always runs."""
     dynamic_sampling: bool = False
     """DAPO: drop groups whose rewards are all equal and sample more prompts to refill."""
     dynamic_sampling_max_rounds: int = 3

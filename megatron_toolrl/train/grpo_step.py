@@ -126,16 +126,20 @@ def grpo_step(run: Run, step: int) -> dict[str, float]:
     if batch is None:
         return {**metrics, "train/skipped": 1.0}
 
-    # 5. Old (and reference) logprobs, recomputed by the trainer at the sampling temperature.
+    # 5. Old (and reference) logprobs, recomputed by the trainer at the sampling temperature. A
+    # single on-policy update needs no separate pass: its old logprobs are the current ones detached.
     started = time.perf_counter()
-    batch.old_logprobs = run.policy.compute_logprobs(batch)
+    single_update = cfg.grpo.epochs_per_batch == 1 and cfg.grpo.minibatches == 1
+    if cfg.grpo.recompute_old_logprobs or not single_update:
+        batch.old_logprobs = run.policy.compute_logprobs(batch, masked_only=True)
     if run.reference is not None:
-        batch.ref_logprobs = run.reference.compute_logprobs(batch)
+        batch.ref_logprobs = run.reference.compute_logprobs(batch, masked_only=True)
     metrics["time/logprobs"] = time.perf_counter() - started
 
     # 6. Clipped policy loss and optimizer steps over this rank's data-parallel share.
     def loss_fn(logprobs: torch.Tensor, entropy: torch.Tensor, mb: TokenBatch, counts: TokenCounts):
-        loss, parts = policy_loss(logprobs, mb.old_logprobs, mb.advantages, mb.loss_mask, cfg.grpo.loss,
+        old_logprobs = logprobs.detach() if mb.old_logprobs is None else mb.old_logprobs
+        loss, parts = policy_loss(logprobs, old_logprobs, mb.advantages, mb.loss_mask, cfg.grpo.loss,
                                   num_tokens=counts.tokens, num_seqs=counts.sequences, ref_logprobs=mb.ref_logprobs)
         return loss, {k: v / counts.tokens for k, v in parts.items() if k != "tokens"}
 

@@ -77,6 +77,23 @@ def test_padded_vocab_rows_get_no_mass(reference: dict) -> None:
     _close(torch.tensor(reference["reference_untied"]["logprobs"])[:, 1:], expected)
 
 
+def test_lm_head_over_responses_only_trains_like_the_full_head(reference: dict) -> None:
+    # The reference runs train with the head skipped over each micro-batch's prompt prefix; the
+    # same steps with the head over every position must give the same run.
+    windowed, full = reference["reference_untied"], reference["full_head"]
+    _close(windowed["losses"], full["losses"])
+    _close(windowed["grad_norms"], full["grad_norms"])
+    _close(windowed["entropy"], full["entropy"])
+    _close(windowed["logprobs_after"], full["logprobs_after"])
+    # masked_only logprobs: right wherever the mask is set, 0 before the micro-batch's first
+    # masked token, and the full head's policy ignores the flag.
+    mask = make_batch().loss_mask.bool()
+    masked = torch.tensor(windowed["masked_logprobs_after"])
+    _close(masked[mask], torch.tensor(full["logprobs_after"])[mask])
+    assert torch.all(masked[:, :2] == 0) and torch.any(torch.tensor(full["logprobs_after"])[:, 1:2] != 0)
+    _close(full["masked_logprobs_after"], full["logprobs_after"], tol=0)
+
+
 def test_dp2_half_batches_equal_dp1_full_batch(reference: dict, tp_dp: dict) -> None:
     ref = reference["reference_untied"]
     for optimizer in ("plain", "distopt"):

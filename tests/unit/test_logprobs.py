@@ -87,6 +87,30 @@ def test_next_token_alignment() -> None:
         torch.testing.assert_close(lp[:, t].double(), expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("start", [1, 3, 5])
+def test_logits_over_the_last_positions_only(start: int) -> None:
+    # A policy that skips the LM head over a prompt prefix hands over logits for positions
+    # start..T-1: the logprobs and entropy there are those of the full logits, and 0 before.
+    logits = _padded_logits(2, 6, seed=11).float()
+    ids = torch.randint(0, VOCAB, (2, 6), generator=torch.Generator().manual_seed(12))
+    full_lp = next_token_logprobs(logits, ids, vocab_size=VOCAB)
+    full_ent = next_token_entropy(logits, vocab_size=VOCAB)
+    lp = next_token_logprobs(logits[:, start:], ids, vocab_size=VOCAB)
+    ent = next_token_entropy(logits[:, start:], vocab_size=VOCAB, seq_len=6)
+    assert lp.shape == ent.shape == (2, 6)
+    torch.testing.assert_close(lp[:, start + 1 :], full_lp[:, start + 1 :], atol=0, rtol=0)
+    torch.testing.assert_close(ent[:, start + 1 :], full_ent[:, start + 1 :], atol=0, rtol=0)
+    assert torch.all(lp[:, : start + 1] == 0) and torch.all(ent[:, : start + 1] == 0)
+
+
+def test_logits_longer_than_the_sequence_are_rejected() -> None:
+    logits = _padded_logits(1, 4).float()
+    with pytest.raises(ValueError, match="last positions"):
+        next_token_logprobs(logits, torch.zeros(1, 3, dtype=torch.long), vocab_size=VOCAB)
+    with pytest.raises(ValueError, match="seq_len"):
+        next_token_entropy(logits, vocab_size=VOCAB, seq_len=3)
+
+
 def test_padded_target_id_is_rejected() -> None:
     logits = _padded_logits(1, 2).float()
     with pytest.raises(ValueError, match=r"\[0, 250\)"):

@@ -38,8 +38,26 @@ def reference_run(workdir: Path, tied: bool) -> None:
         grad_norms=[s.grad_norm for s in steps],
         entropy=[s.metrics["entropy"] for s in steps],
         logprobs_after=policy.compute_logprobs(batch).tolist(),
+        masked_logprobs_after=policy.compute_logprobs(batch, masked_only=True).tolist(),
     )
     pc.emit(f"reference_{tag}", result)
+    if not tied:
+        full_head_run(workdir / f"init_{tag}", batch)
+
+
+def full_head_run(init: Path, batch) -> None:
+    """The same three steps with the LM head over every position (response_logits_only=False)."""
+    policy = MegatronPolicy(pc.tiny_arch(), pc.model_config(), pc.optim_settings(), micro_batch_size=2,
+                            response_logits_only=False)
+    policy.load_checkpoint(init)
+    steps = [policy.train_step(batch, masked_nll_loss) for _ in range(3)]
+    pc.emit("full_head", {
+        "losses": [s.loss for s in steps],
+        "grad_norms": [s.grad_norm for s in steps],
+        "entropy": [s.metrics["entropy"] for s in steps],
+        "logprobs_after": policy.compute_logprobs(batch).tolist(),
+        "masked_logprobs_after": policy.compute_logprobs(batch, masked_only=True).tolist(),
+    })
 
 
 def bf16_run(workdir: Path) -> None:
