@@ -54,7 +54,7 @@ STAGES = ("generation_s", "logprobs_s", "update_s", "sync_s")
 # ---------------------------------------------------------------------------- our side
 
 
-def our_config(args: argparse.Namespace, run_dir: Path):
+def our_config(args: argparse.Namespace, run_dir: Path, extra_overrides: list[str] = ()):
     """The quickstart recipe with the bench's sizes, no SFT/eval/hard-sample demos (those would
     change the prompts between steps, and TRL has no equivalent) and nothing written but metrics."""
     from megatron_toolrl.config import load_config
@@ -67,7 +67,7 @@ def our_config(args: argparse.Namespace, run_dir: Path):
         f"grpo.prompts_per_step={args.prompts}", f"grpo.group_size={args.group}",
         f"grpo.micro_batch_size={args.micro_batch}", f"rollout.max_new_tokens={args.max_new_tokens}",
         f"prompt.base_shots={args.shots}",
-        f"metrics.dir={run_dir}", f"checkpoint.dir={run_dir / 'checkpoints'}",
+        f"metrics.dir={run_dir}", f"checkpoint.dir={run_dir / 'checkpoints'}", *extra_overrides,
     ]
     return load_config(TrainConfig, args.recipe, overrides)
 
@@ -75,11 +75,11 @@ def our_config(args: argparse.Namespace, run_dir: Path):
 class OurSide:
     """A run built by the real trainer code; `step()` is one `grpo_step`."""
 
-    def __init__(self, args: argparse.Namespace, run_dir: Path):
+    def __init__(self, args: argparse.Namespace, run_dir: Path, extra_overrides: list[str] = ()):
         from megatron_toolrl.parallel import init_parallel
         from megatron_toolrl.train.run import build_run, push_weights
 
-        self.cfg = our_config(args, run_dir)
+        self.cfg = our_config(args, run_dir, extra_overrides)
         init_parallel(self.cfg.model.parallel, seed=self.cfg.seed)
         self.run = build_run(self.cfg, self.cfg.hf_dir)
         push_weights(self.run, verify=True)  # as loop.train does before step 1

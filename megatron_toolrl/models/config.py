@@ -72,6 +72,11 @@ class ModelConfig:
     transformer_impl: Literal["local", "transformer_engine"] = "local"
     """Layer spec: 'local' (pure torch; the CPU path CI runs) or 'transformer_engine' (fused
     TE kernels, FP8; GPU clusters). Both give the same math and the same bridge mapping."""
+    local_attention: Literal["sdpa", "unfused"] = "sdpa"
+    """Core attention of the local spec: 'sdpa' (torch's fused scaled_dot_product_attention,
+    causal, GQA without repeating KV heads) or 'unfused' (megatron's DotProductAttention: fp32
+    score matrix and explicit mask). Same math; sdpa is faster (bench/profile_grpo_update.py).
+    The TransformerEngine spec uses TE's own attention and ignores this."""
     parallel: ParallelConfig = field(default_factory=ParallelConfig)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
     make_vocab_size_divisible_by: int = 128
@@ -92,5 +97,7 @@ class ModelConfig:
         if self.parallel.sequence_parallel and self.transformer_impl != "transformer_engine":
             raise ModelConfigError("parallel.sequence_parallel needs transformer_impl: transformer_engine "
                                    "(the local spec's torch norms do not support it)")
+        if self.local_attention not in ("sdpa", "unfused"):
+            raise ModelConfigError(f"local_attention must be 'sdpa' or 'unfused', got {self.local_attention!r}")
         if self.make_vocab_size_divisible_by < 1:
             raise ModelConfigError("make_vocab_size_divisible_by must be >= 1")
